@@ -1,0 +1,59 @@
+#include "base/log.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <ctime>
+
+namespace sluice::log {
+namespace {
+
+Level initial_level() {
+  const char* env = std::getenv("SLUICE_LOG_LEVEL");
+  if (!env) return Level::kInfo;
+  std::string_view v(env);
+  if (v == "debug") return Level::kDebug;
+  if (v == "warn") return Level::kWarn;
+  if (v == "error") return Level::kError;
+  return Level::kInfo;
+}
+
+std::atomic<Level> g_min_level{initial_level()};
+
+std::string_view level_name(Level l) {
+  switch (l) {
+    case Level::kDebug: return "debug";
+    case Level::kInfo: return "info";
+    case Level::kWarn: return "warn";
+    case Level::kError: return "error";
+  }
+  return "info";
+}
+
+}  // namespace
+
+void set_min_level(Level level) { g_min_level.store(level); }
+
+void write(Level level, std::string_view msg, const nlohmann::json& fields) {
+  if (level < g_min_level.load(std::memory_order_relaxed)) return;
+  auto now = std::chrono::system_clock::now();
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char ts[48];
+  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  nlohmann::json line = {{"ts", ts}, {"level", level_name(level)}, {"msg", msg}};
+  if (fields.is_object()) {
+    for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();
+  }
+  std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  s += '\n';
+  ssize_t ignored = ::write(2, s.data(), s.size());
+  (void)ignored;
+}
+
+}  // namespace sluice::log

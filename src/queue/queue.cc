@@ -1,0 +1,47 @@
+#include "queue/queue.h"
+
+#include "queue/log/log_queue.h"
+
+namespace sluice::queue {
+
+Status validate_topic_name(std::string_view name) {
+  if (name.empty()) return Status::invalid_argument("topic name is empty");
+  if (name.size() > 249) {
+    return Status::invalid_argument("topic name '" + std::string(name.substr(0, 40)) +
+                                    "...' is longer than 249 characters");
+  }
+  if (name == "." || name == "..") return Status::invalid_argument("topic name cannot be '.' or '..'");
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '-';
+    if (!ok) {
+      return Status::invalid_argument("topic name '" + std::string(name) +
+                                      "' has a character outside [A-Za-z0-9._-]");
+    }
+  }
+  return {};
+}
+
+Result<std::unique_ptr<Queue>> open_queue(std::string_view uri) {
+  auto colon = uri.find("://");
+  std::string_view scheme;
+  if (colon != std::string_view::npos) {
+    scheme = uri.substr(0, colon);
+  } else if (uri.starts_with("log:")) {
+    scheme = "log";
+  } else {
+    scheme = "log";  // a bare path
+  }
+  if (scheme == "log") {
+    SLUICE_ASSIGN_OR_RETURN(auto opts, log::parse_log_uri(uri));
+    return log::open_log_queue(opts);
+  }
+  if (scheme == "kafka" || scheme == "redis" || scheme == "amqp") {
+    return Status::unsupported("queue backend '" + std::string(scheme) +
+                               "' is not built into this version of sluice yet; use log:DIR");
+  }
+  return Status::invalid_argument("unknown queue URI scheme '" + std::string(scheme) + "' in '" +
+                                  std::string(uri) + "' (expected log:, kafka://, redis:// or amqp://)");
+}
+
+}  // namespace sluice::queue
