@@ -1,9 +1,9 @@
 // The embedded `log` backend: sluice's own durable, partitioned, append-only log on the local disk.
 // The on-disk format is specified in docs/log_format.md; constants live in log_format.h.
 //
-// One LogQueue per data directory per process (open_log_queue shares it between callers that
-// open the same directory). Producers in several processes may append to the same partitions;
-// a consumer group is served by one process at a time, others wait as hot standbys.
+// Each open_log_queue() call is independent and behaves like a separate process: producers of
+// several instances (or processes) may append to the same partitions, serialised by a per-partition
+// file lock; a consumer group is served by one instance at a time, others wait as hot standbys.
 // Thread-safety: as the Queue interface.
 #pragma once
 

@@ -1,0 +1,59 @@
+// Unit tests for src/base: CRC-32C against published vectors, Status/Result behaviour.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "base/crc32c.h"
+#include "base/status.h"
+
+namespace sluice {
+namespace {
+
+TEST(Crc32c, KnownVectors) {
+  // RFC 3720 (iSCSI) appendix B.4 test vectors.
+  std::string zeros(32, '\0');
+  EXPECT_EQ(crc32c::value(zeros.data(), zeros.size()), 0x8a9136aau);
+  std::string ones(32, '\xff');
+  EXPECT_EQ(crc32c::value(ones.data(), ones.size()), 0x62a8ab43u);
+  std::string inc(32, '\0');
+  for (int i = 0; i < 32; ++i) inc[i] = static_cast<char>(i);
+  EXPECT_EQ(crc32c::value(inc.data(), inc.size()), 0x46dd794eu);
+  EXPECT_EQ(crc32c::value("123456789", 9), 0xe3069283u);
+}
+
+TEST(Crc32c, ExtendEqualsWhole) {
+  std::string s(100000, 'x');
+  for (size_t i = 0; i < s.size(); ++i) s[i] = static_cast<char>(i * 131 + 7);
+  uint32_t whole = crc32c::value(s.data(), s.size());
+  for (size_t cut : {0ul, 1ul, 7ul, 8ul, 4095ul, 50000ul, 99999ul}) {
+    uint32_t part = crc32c::extend(crc32c::value(s.data(), cut), s.data() + cut, s.size() - cut);
+    EXPECT_EQ(part, whole) << "cut at " << cut;
+  }
+}
+
+TEST(Status, CarriesClassCodeAndMessage) {
+  Status ok;
+  EXPECT_TRUE(ok.is_ok());
+  EXPECT_EQ(ok.error_class(), ErrorClass::kNone);
+  Status st = Status::too_large("message of 9 bytes");
+  EXPECT_FALSE(st.is_ok());
+  EXPECT_EQ(st.error_class(), ErrorClass::kBadInput);
+  EXPECT_EQ(st.code(), Code::kTooLarge);
+  EXPECT_EQ(st.to_string(), "bad_input: message of 9 bytes");
+  EXPECT_EQ(st.with_context("send").message(), "send: message of 9 bytes");
+  EXPECT_EQ(Status::io_error("x").error_class(), ErrorClass::kFatal);
+  EXPECT_EQ(Status::timeout("x").error_class(), ErrorClass::kRetriable);
+  EXPECT_EQ(Status::resource_limit("x").error_class(), ErrorClass::kResourceLimit);
+}
+
+TEST(Result, HoldsValueOrStatus) {
+  Result<int> r = 5;
+  ASSERT_TRUE(r.is_ok());
+  EXPECT_EQ(*r, 5);
+  Result<int> e = Status::not_found("nope");
+  ASSERT_FALSE(e.is_ok());
+  EXPECT_EQ(e.status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace sluice

@@ -1,0 +1,48 @@
+// A first round trip through the log backend.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "queue/log/log_queue.h"
+
+namespace sluice::queue::log {
+namespace {
+
+TEST(LogQueue, RoundTrip) {
+  auto dir = std::filesystem::temp_directory_path() / ("sluice-smoke-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto q = open_queue("log:" + dir.string());
+  ASSERT_TRUE(q.is_ok()) << q.status().to_string();
+  ASSERT_TRUE((*q)->admin().create_topic("t", {.partitions = 2}).is_ok());
+  std::atomic<int> delivered{0};
+  auto p = (*q)->make_producer({.on_delivery = [&](const DeliveryReport& r) {
+    EXPECT_TRUE(r.status.is_ok()) << r.status.to_string();
+    delivered++;
+  }});
+  ASSERT_TRUE(p.is_ok());
+  for (int i = 0; i < 1000; ++i) {
+    std::string v = "value-" + std::to_string(i);
+    std::string k = "k" + std::to_string(i % 7);
+    ASSERT_TRUE((*p)->send({.topic = "t", .key = k, .value = v}).is_ok());
+  }
+  ASSERT_TRUE((*p)->flush(Millis(10000)).is_ok());
+  EXPECT_EQ(delivered.load(), 1000);
+  auto c = (*q)->make_consumer({.group = "g", .topics = {"t"}});
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  std::vector<Message> got;
+  for (int i = 0; i < 100 && got.size() < 1000; ++i) {
+    ASSERT_TRUE((*c)->poll(got, 4096, Millis(100)).is_ok());
+  }
+  ASSERT_EQ(got.size(), 1000u);
+  for (auto& m : got) ASSERT_TRUE((*c)->ack(m).is_ok());
+  ASSERT_TRUE((*c)->commit().is_ok());
+  auto g = (*q)->admin().describe_group("g");
+  ASSERT_TRUE(g.is_ok()) << g.status().to_string();
+  int64_t lag = 0;
+  for (auto& gp : g->partitions) lag += gp.lag;
+  EXPECT_EQ(lag, 0);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sluice::queue::log
