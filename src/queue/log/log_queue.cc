@@ -627,14 +627,29 @@ void LogQueue::flusher_loop() {
 }
 
 void LogQueue::retention_pass() {
+  // Every known group: its committed offsets, and the topics it reads (committed or subscribed).
+  struct Known {
+    std::map<std::pair<std::string, int32_t>, int64_t> committed;
+    std::set<std::string> topics;
+  };
+  std::vector<Known> known;
   auto groups = list_groups();
-  std::vector<std::map<std::pair<std::string, int32_t>, int64_t>> offsets;
   if (groups.is_ok()) {
     for (const auto& g : *groups) {
+      Known k;
       std::string path = groups_dir() + "/" + g + "/offsets";
       auto data = env_->read_file(path);
-      std::map<std::pair<std::string, int32_t>, int64_t> m;
-      if (data.is_ok() && decode_offsets(*data, path, &m).is_ok()) offsets.push_back(std::move(m));
+      if (data.is_ok() && !decode_offsets(*data, path, &k.committed).is_ok()) continue;
+      for (const auto& [tp, off] : k.committed) k.topics.insert(tp.first);
+      auto members = env_->read_file(groups_dir() + "/" + g + "/members.json");
+      auto j = members.is_ok() ? nlohmann::json::parse(*members, nullptr, false) : nlohmann::json();
+      if (j.is_object() && j.contains("members") && j["members"].is_array()) {
+        for (const auto& m : j["members"])
+          if (m.contains("topics") && m["topics"].is_array())
+            for (const auto& t : m["topics"])
+              if (t.is_string()) k.topics.insert(t.get<std::string>());
+      }
+      known.push_back(std::move(k));
     }
   }
   std::vector<Topic*> ts;
@@ -649,12 +664,10 @@ void LogQueue::retention_pass() {
       if (!lg.is_ok()) continue;
       // Segments go only once every group that reads this topic is past them.
       int64_t min_committed = INT64_MAX;
-      for (const auto& m : offsets) {
-        bool reads_topic = false;
-        for (const auto& [tp, off] : m) reads_topic |= tp.first == t->name;
-        if (!reads_topic) continue;
-        auto it = m.find({t->name, p});
-        min_committed = std::min(min_committed, it == m.end() ? int64_t{0} : it->second);
+      for (const auto& k : known) {
+        if (!k.topics.count(t->name)) continue;
+        auto it = k.committed.find({t->name, p});
+        min_committed = std::min(min_committed, it == k.committed.end() ? int64_t{0} : it->second);
       }
       auto r = (*lg)->enforce_retention(t->config.retention_ms, t->config.retention_bytes, min_committed);
       if (!r.is_ok()) sluice::log::error("retention failed", {{"error", r.status().to_string()}});
