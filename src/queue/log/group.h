@@ -35,6 +35,10 @@ class AckTracker {
   }
   int64_t base() const { return base_; }
   void ack(int64_t offset) {
+    if (offset == base_ && acked_.empty()) {  // the common, in-order case
+      ++base_;
+      return;
+    }
     if (offset < base_) return;
     auto idx = static_cast<size_t>(offset - base_);
     if (idx >= acked_.size()) acked_.resize(idx + 1, false);

@@ -65,6 +65,16 @@ std::string topic_json(const TopicConfig& c, int64_t created_ms) {
   return j.dump() + "\n";
 }
 
+// Group names become directory names: the same rule as topics, with its own wording.
+Status validate_group_name(std::string_view group) {
+  Status st = validate_topic_name(group);
+  if (st.is_ok()) return st;
+  std::string msg = st.message();
+  auto pos = msg.find("topic name");
+  if (pos != std::string::npos) msg.replace(pos, 10, "group name");
+  return Status::invalid_argument(msg);
+}
+
 }  // namespace
 
 class LogQueue final : public Queue, public Admin, public GroupHost {
@@ -223,6 +233,10 @@ Result<uint64_t> LogProducer::send(const OutMessage& m, void* opaque) {
   } else {
     pid = PartitionId(static_cast<int32_t>(t->round_robin.fetch_add(1, std::memory_order_relaxed) % static_cast<uint32_t>(n)));
   }
+  if (m.timestamp_ms < 0) {
+    return Status::invalid_argument("timestamp " + std::to_string(m.timestamp_ms) +
+                                    " is negative; give milliseconds since the epoch, or 0 for now");
+  }
   size_t payload = m.value.size() + (m.key ? m.key->size() : 0);
   for (const auto& h : m.headers) payload += h.key.size() + h.value.size();
   if (payload > q_->options().max_message_bytes) {
@@ -366,9 +380,12 @@ Status LogConsumer::poll(std::vector<Message>& out, size_t max, Millis timeout) 
       Assigned& a = assigned_[(rr_ + k) % n];
       size_t before = out.size();
       Status st = a.reader->read(max - (out.size() - start_size), &out);
+      // The cookie lets ack() find the progress without a lock: the pointer stays valid while
+      // this consumer holds the coordinator, and the coordinator id guards against foreign messages.
+      const uint64_t tag = (coord_->id() << 32) | (a.epoch & 0xffffffffu);
       for (size_t i = before; i < out.size(); ++i) {
-        out[i].cookie[0] = (coord_->id() << 32) | a.index;
-        out[i].cookie[1] = a.epoch;
+        out[i].cookie[0] = reinterpret_cast<uintptr_t>(a.progress);
+        out[i].cookie[1] = tag;
       }
       if (out.size() > before) a.progress->delivered_end.store(out.back().offset.value() + 1, std::memory_order_release);
       if (!st.is_ok()) {
@@ -391,13 +408,12 @@ Status LogConsumer::poll(std::vector<Message>& out, size_t max, Millis timeout) 
 
 Status LogConsumer::ack(const Message& m) {
   if (closed_) return {};  // the next owner gets the message again
-  if ((m.cookie[0] >> 32) != coord_->id()) {
+  if ((m.cookie[1] >> 32) != coord_->id() || m.cookie[0] == 0) {
     return Status::invalid_argument("ack of a message that this consumer's group did not deliver");
   }
-  PartitionProgress* pp = coord_->progress(m.cookie[0] & 0xffffffffu);
-  if (!pp) return Status::invalid_argument("ack of an unknown message");
+  auto* pp = reinterpret_cast<PartitionProgress*>(static_cast<uintptr_t>(m.cookie[0]));
   std::lock_guard<std::mutex> l(pp->mu);
-  if (pp->epoch != m.cookie[1]) return {};  // the partition moved; the new owner redelivers
+  if ((pp->epoch & 0xffffffffu) != (m.cookie[1] & 0xffffffffu)) return {};  // moved: the new owner redelivers
   if (m.offset.value() >= pp->delivered_end.load(std::memory_order_acquire)) {
     return Status::invalid_argument("ack of offset " + std::to_string(m.offset.value()) + " that was not delivered");
   }
@@ -696,7 +712,7 @@ Result<std::unique_ptr<Producer>> LogQueue::make_producer(ProducerOptions opts) 
 
 Result<std::unique_ptr<Consumer>> LogQueue::make_consumer(ConsumerOptions opts) {
   if (opts.group.empty()) return Status::invalid_argument("a consumer needs a group name");
-  SLUICE_RETURN_IF_ERROR(validate_topic_name(opts.group).with_context("group name"));
+  SLUICE_RETURN_IF_ERROR(validate_group_name(opts.group));
   if (opts.topics.empty()) return Status::invalid_argument("a consumer needs at least one topic");
   for (const auto& t : opts.topics) SLUICE_RETURN_IF_ERROR(find_topic(t, opts_.auto_create_topics).status());
   SLUICE_ASSIGN_OR_RETURN(auto coord, coordinator(opts.group));
@@ -735,7 +751,9 @@ Status LogQueue::create_topic(std::string_view name, const TopicConfig& cfg) {
   };
   if (env_->exists(meta)) return existing();
   // Build the topic in a temporary directory and rename it into place: no half topics.
-  std::string tmp = topics_dir() + "/." + std::string(name) + ".tmp" + std::to_string(::getpid());
+  // A short temporary name: a 249-character topic name plus a suffix would pass NAME_MAX.
+  static std::atomic<uint64_t> tmp_counter{0};
+  std::string tmp = topics_dir() + "/.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++tmp_counter);
   SLUICE_RETURN_IF_ERROR(env_->create_dirs(tmp));
   SLUICE_RETURN_IF_ERROR(env_->write_file_atomic(tmp + "/topic.json", topic_json(cfg, env_->now_ms())));
   Status st = env_->rename(tmp, dir);
@@ -783,7 +801,7 @@ Result<std::vector<std::string>> LogQueue::list_groups() {
 }
 
 Result<GroupInfo> LogQueue::describe_group(std::string_view group) {
-  SLUICE_RETURN_IF_ERROR(validate_topic_name(group).with_context("group name"));
+  SLUICE_RETURN_IF_ERROR(validate_group_name(group));
   const std::string dir = groups_dir() + "/" + std::string(group);
   if (!env_->exists(dir)) return Status::not_found("group '" + std::string(group) + "' does not exist");
   GroupInfo info;
@@ -856,7 +874,7 @@ Result<GroupInfo> LogQueue::describe_group(std::string_view group) {
 Result<std::vector<PartitionOffset>> LogQueue::reset_offsets(std::string_view group, std::string_view topic,
                                                              const ResetSpec& spec,
                                                              std::optional<PartitionId> partition) {
-  SLUICE_RETURN_IF_ERROR(validate_topic_name(group).with_context("group name"));
+  SLUICE_RETURN_IF_ERROR(validate_group_name(group));
   SLUICE_ASSIGN_OR_RETURN(Topic * t, find_topic(topic, false));
   if (partition && (partition->value() < 0 || partition->value() >= t->config.partitions)) {
     return Status::invalid_argument("partition " + std::to_string(partition->value()) + " is out of range for topic '" +
