@@ -1,0 +1,218 @@
+// Machine facts, temporary directories and statistics for the benchmarks (see bench_util.h).
+#include "bench_util.h"
+
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+namespace sluice::bench {
+namespace {
+
+std::string trim(std::string s) {
+  auto not_space = [](unsigned char c) { return !std::isspace(c); };
+  s.erase(s.begin(), std::find_if(s.begin(), s.end(), not_space));
+  s.erase(std::find_if(s.rbegin(), s.rend(), not_space).base(), s.end());
+  return s;
+}
+
+// The value of the first "key : value" line of /proc/cpuinfo whose key is one of keys.
+std::string cpuinfo_field(const std::vector<std::string>& keys) {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    auto colon = line.find(':');
+    if (colon == std::string::npos) continue;
+    std::string key = trim(line.substr(0, colon));
+    if (std::find(keys.begin(), keys.end(), key) != keys.end()) return trim(line.substr(colon + 1));
+  }
+  return "";
+}
+
+// Undoes the octal escapes (\040 for a space) of /proc/self/mountinfo.
+std::string unescape_mount_field(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 3), nullptr, 8)));
+      i += 3;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The mount holding path: the mountinfo entry with the longest mount point that prefixes it.
+nlohmann::json filesystem_of(const std::string& path) {
+  std::error_code ec;
+  std::string real = std::filesystem::weakly_canonical(path, ec).string();
+  if (ec) real = path;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  nlohmann::json best = {{"type", "unknown"}};
+  size_t best_len = 0;
+  while (std::getline(in, line)) {
+    // id parent major:minor root mount-point options [optional...] - fstype source super-options
+    std::istringstream fields(line);
+    std::string id, parent, dev, root, mount_point, options;
+    fields >> id >> parent >> dev >> root >> mount_point >> options;
+    std::string tok;
+    while (fields >> tok && tok != "-") {
+    }
+    std::string fstype, source, super_options;
+    fields >> fstype >> source >> super_options;
+    mount_point = unescape_mount_field(mount_point);
+    bool prefix = real == mount_point || mount_point == "/" ||
+                  (real.starts_with(mount_point) && real.size() > mount_point.size() &&
+                   real[mount_point.size()] == '/');
+    if (prefix && mount_point.size() >= best_len) {
+      best_len = mount_point.size();
+      best = {{"type", fstype}, {"source", source}, {"mount_point", mount_point}, {"options", options}};
+    }
+  }
+  return best;
+}
+
+nlohmann::json json_int(double v) {
+  return static_cast<int64_t>(v);
+}
+
+}  // namespace
+
+std::string load_average() {
+  std::ifstream in("/proc/loadavg");
+  std::string one, five, fifteen;
+  in >> one >> five >> fifteen;
+  return one + " " + five + " " + fifteen;
+}
+
+nlohmann::json machine_facts(const std::string& dir) {
+  nlohmann::json m;
+  std::string cpu = cpuinfo_field({"model name", "Model", "Hardware", "cpu model"});
+  m["cpu_model"] = cpu.empty() ? "unknown" : cpu;
+  m["cores"] = std::thread::hardware_concurrency();
+  struct utsname u {};
+  if (uname(&u) == 0) {
+    m["kernel"] = std::string(u.sysname) + " " + u.release + " " + u.version + " " + u.machine;
+  }
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t value = 0;
+  while (meminfo >> key >> value) {
+    if (key == "MemTotal:") {
+      m["mem_total_kib"] = value;
+      break;
+    }
+    meminfo.ignore(1 << 10, '\n');
+  }
+  m["filesystem"] = filesystem_of(dir);
+  m["loadavg"] = load_average();
+  return m;
+}
+
+nlohmann::json fdatasync_probe(const std::string& dir, int count) {
+  std::string path = dir + "/fdatasync-probe";
+  int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644);
+  if (fd < 0) return {{"error", std::string("open: ") + std::strerror(errno)}};
+  char block[128];
+  std::memset(block, 'p', sizeof block);
+  std::vector<int64_t> ns;
+  ns.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    if (::write(fd, block, sizeof block) != static_cast<ssize_t>(sizeof block)) break;
+    int64_t t0 = now_ns();
+    if (::fdatasync(fd) != 0) break;
+    ns.push_back(now_ns() - t0);
+  }
+  ::close(fd);
+  ::unlink(path.c_str());
+  std::sort(ns.begin(), ns.end());
+  auto us = [](int64_t v) { return round_to(v / 1e3, 1); };
+  return {{"count", ns.size()},
+          {"p50_us", us(percentile_sorted(ns, 0.5))},
+          {"p99_us", us(percentile_sorted(ns, 0.99))},
+          {"max_us", us(ns.empty() ? 0 : ns.back())}};
+}
+
+Result<std::string> make_temp_dir(const std::string& base, const std::string& prefix) {
+  std::error_code ec;
+  std::filesystem::create_directories(base, ec);
+  if (ec) return Status::io_error("cannot create " + base + ": " + ec.message());
+  std::string tmpl = base + "/" + prefix + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) == nullptr) {
+    return Status::io_error("mkdtemp " + tmpl + ": " + std::strerror(errno));
+  }
+  return std::string(buf.data());
+}
+
+void remove_tree(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::remove_all(path, ec);
+}
+
+int64_t proc_status_kib(const char* field) {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  std::string want = std::string(field) + ":";
+  while (std::getline(in, line)) {
+    if (line.starts_with(want)) return std::strtoll(line.c_str() + want.size(), nullptr, 10);
+  }
+  return -1;
+}
+
+CpuTimes cpu_times() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; };
+  return {secs(ru.ru_utime), secs(ru.ru_stime)};
+}
+
+double median(std::vector<double> values) {
+  if (values.empty()) return 0;
+  std::sort(values.begin(), values.end());
+  size_t n = values.size();
+  return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+nlohmann::json median_of_runs(const std::vector<nlohmann::json>& runs) {
+  nlohmann::json out = nlohmann::json::object();
+  if (runs.empty()) return out;
+  for (const auto& [key, first] : runs[0].items()) {
+    if (!first.is_number()) continue;
+    std::vector<double> values;
+    for (const auto& r : runs) {
+      if (r.contains(key) && r[key].is_number()) values.push_back(r[key].get<double>());
+    }
+    double m = median(values);
+    bool integral = first.is_number_integer() && m == std::floor(m);
+    out[key] = integral ? json_int(m) : nlohmann::json(round_to(m));
+  }
+  return out;
+}
+
+int64_t percentile_sorted(const std::vector<int64_t>& sorted, double q) {
+  if (sorted.empty()) return 0;
+  auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  rank = std::clamp<size_t>(rank, 1, sorted.size());
+  return sorted[rank - 1];
+}
+
+double round_to(double v, int digits) {
+  double scale = std::pow(10.0, digits);
+  return std::round(v * scale) / scale;
+}
+
+}  // namespace sluice::bench

@@ -1,0 +1,65 @@
+// Helpers shared by the benchmarks: facts about the machine (CPU, kernel, the filesystem a
+// directory lives on), clocks, temporary directories, and the statistics the reports use (medians
+// across repeated runs, latency percentiles). Thread-safety: free functions without shared state.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+
+namespace sluice::bench {
+
+using Clock = std::chrono::steady_clock;
+
+// Nanoseconds on the steady clock (an arbitrary epoch; for differences only).
+inline int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+inline double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// {"cpu_model", "cores", "kernel", "mem_total_kib", "filesystem": {...}, "loadavg"} for a run in dir.
+nlohmann::json machine_facts(const std::string& dir);
+
+// The 1, 5 and 15 minute load averages, "0.50 0.40 0.30": other work on the machine skews figures.
+std::string load_average();
+
+// What one durable append costs on dir's disk: count times appends 128 bytes to a scratch file
+// and fdatasyncs it; {"count", "p50_us", "p99_us", "max_us"}. Context for the durable figures.
+nlohmann::json fdatasync_probe(const std::string& dir, int count);
+
+// Creates base/<prefix>XXXXXX (base is created when missing) and returns its path.
+Result<std::string> make_temp_dir(const std::string& base, const std::string& prefix);
+
+// Deletes a directory tree; errors are ignored (a benchmark must not fail on cleanup).
+void remove_tree(const std::string& path);
+
+// A field of /proc/self/status in KiB ("VmHWM", "VmRSS"); -1 when unavailable.
+int64_t proc_status_kib(const char* field);
+
+// User and system CPU seconds this process has used so far.
+struct CpuTimes {
+  double user_s = 0;
+  double sys_s = 0;
+};
+CpuTimes cpu_times();
+
+// The median of values (the mean of the two middle ones for an even count); 0 for none.
+double median(std::vector<double> values);
+
+// For every numeric field of runs[0]: the median of that field over all runs.
+nlohmann::json median_of_runs(const std::vector<nlohmann::json>& runs);
+
+// Nearest-rank percentile (q in [0, 1]) of values sorted ascending; 0 for none.
+int64_t percentile_sorted(const std::vector<int64_t>& sorted, double q);
+
+// Rounds to `digits` decimals, to keep the JSON readable.
+double round_to(double v, int digits = 3);
+
+}  // namespace sluice::bench
