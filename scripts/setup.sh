@@ -10,7 +10,7 @@ APT_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools
-  procps time
+  procps time python3
 )
 
 missing=()

@@ -317,20 +317,53 @@ Status PartitionLog::append(std::vector<BatchBuilder*>& batches, std::vector<int
   HeadLock guard{head_file_.get()};
   std::lock_guard<std::mutex> l(mu_);
   SLUICE_RETURN_IF_ERROR(refresh_locked());
-  const uint64_t seg_limit = std::min<uint64_t>(opts_.segment_bytes, kMaxSegmentBytes);
   base_offsets->clear();
+  // Where this round started, to take everything back if a write or an fsync fails: a batch the
+  // producer was told failed must not turn up later (it would be sent again).
+  const HeadRecord start = head_;
+  const int64_t start_base = active_file_base_;
+  const size_t start_index = active_index_entries_.size();
+  const size_t start_time_index = active_time_entries_.size();
+  const uint64_t start_bytes_since_index = bytes_since_index_;
+  const int64_t start_max_ts = max_ts_so_far_;
+  Status st = append_locked(batches, base_offsets);
+  if (st.is_ok()) return {};
+  base_offsets->clear();
+  if (active_file_base_ == start_base) {
+    (void)active_log_->truncate(start.active_size);
+    active_index_entries_.resize(start_index);
+    active_time_entries_.resize(start_time_index);
+    (void)active_index_->truncate(start_index * kIndexEntrySize);
+    (void)active_timeindex_->truncate(start_time_index * kTimeIndexEntrySize);
+    bytes_since_index_ = start_bytes_since_index;
+    max_ts_so_far_ = start_max_ts;
+    head_ = start;
+  } else {
+    // The round rolled: the older segments are sealed and synced; the new one is emptied.
+    (void)active_log_->truncate(0);
+    (void)active_index_->truncate(0);
+    (void)active_timeindex_->truncate(0);
+    active_index_entries_.clear();
+    active_time_entries_.clear();
+    bytes_since_index_ = 0;
+    head_.next_offset = head_.durable_offset = active_file_base_;
+    head_.active_size = 0;
+    head_.durable_position = 0;
+  }
+  (void)write_head();
+  publish_locked();
+  return st.with_context("appending to partition " + topic_ + "/" + std::to_string(partition_.value()));
+}
+
+Status PartitionLog::append_locked(std::vector<BatchBuilder*>& batches, std::vector<int64_t>* base_offsets) {
+  const uint64_t seg_limit = std::min<uint64_t>(opts_.segment_bytes, kMaxSegmentBytes);
   for (BatchBuilder* b : batches) {
     if (head_.active_size > 0 && head_.active_size + b->size() > seg_limit) {
       SLUICE_RETURN_IF_ERROR(roll_locked());
     }
     int64_t base = head_.next_offset;
     std::string_view bytes = b->finish(base, static_cast<uint8_t>(opts_.compression));
-    Status st = active_log_->write_at(head_.active_size, bytes.data(), bytes.size());
-    if (!st.is_ok()) {
-      // Leave no half batch behind for the next append to build on.
-      (void)active_log_->truncate(head_.active_size);
-      return st.with_context("appending to partition " + topic_ + "/" + std::to_string(partition_.value()));
-    }
+    SLUICE_RETURN_IF_ERROR(active_log_->write_at(head_.active_size, bytes.data(), bytes.size()));
     uint64_t pos = head_.active_size;
     BatchHeader h = decode_batch_header(bytes.data());
     size_t idx_before = active_index_entries_.size();

@@ -84,6 +84,7 @@ class PartitionLog {
   // truncating at the first bad batch; rebuilds the active indexes.
   Status recover_active_locked(uint64_t from, int64_t from_offset);
   Status roll_locked();
+  Status append_locked(std::vector<BatchBuilder*>& batches, std::vector<int64_t>* base_offsets);
   Status append_index_locked(int64_t base_offset, int64_t max_ts, uint64_t position, uint64_t size);
   Result<std::vector<std::pair<uint32_t, uint32_t>>> load_index(int64_t base);
   void publish_locked();

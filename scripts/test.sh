@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds sluice twice (optimised, and with AddressSanitizer +
+# UndefinedBehaviorSanitizer) and runs every test suite in both builds, then a quick benchmark
+# smoke run. Usage: scripts/test.sh [ctest args...]   e.g. scripts/test.sh -L fast
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+bash scripts/setup.sh
+
+JOBS=$(nproc)
+build() {  # build DIR [cmake args...]
+  local dir=$1
+  shift
+  cmake -S "$ROOT" -B "$dir" -G Ninja "$@" >/dev/null
+  ninja -C "$dir" -j "$JOBS"
+}
+
+echo "== build (RelWithDebInfo)"
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo
+echo "== build (ASan + UBSan)"
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BENCH=OFF
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export SLUICE_LOG_LEVEL=${SLUICE_LOG_LEVEL:-error}
+
+echo "== tests (RelWithDebInfo)"
+(cd build && ctest --output-on-failure --timeout 600 -j 2 "$@")
+echo "== tests (ASan + UBSan)"
+(cd build-asan && ctest --output-on-failure --timeout 900 -j 2 "$@")
+
+if [[ $# -eq 0 ]]; then
+  echo "== benchmark smoke run (figures from --quick are not comparable with the targets)"
+  bash bench/run_queue_bench.sh --quick build/bench/log_bench >/tmp/sluice-bench-smoke.json
+  tail -n 1 /tmp/sluice-bench-smoke.json
+fi
+echo "== all test suites passed"
