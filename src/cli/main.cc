@@ -1,1 +1,51 @@
-int main() { return 0; }
+// The `sluice` command: parses the command line with CLI11 and runs one subcommand.
+// Exit codes: 0 success, 1 fatal or runtime error, 2 usage error or bad input.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "base/version.h"
+#include "cli/common.h"
+
+namespace {
+
+int run_main(int argc, char** argv) {
+  using namespace sluice::cli;
+  CLI::App app{"sluice: document ingestion on a durable message log", "sluice"};
+  app.set_version_flag("--version", std::string("sluice ") + sluice::kVersion, "Print the version and exit");
+  app.require_subcommand(1);
+  add_queue_options(app, root_queue_flags());
+
+  std::vector<Command> commands = {add_produce_command(app), add_tail_command(app), add_topics_command(app),
+                                   add_groups_command(app), add_replay_command(app)};
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Help and version are "errors" with exit code 0; CLI11 prints them to stdout.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    usage_error(e.what());
+    std::fputs("Run with --help for more information.\n", stderr);
+    return kExitUsage;
+  }
+  for (const Command& cmd : commands) {
+    if (cmd.app->parsed()) return cmd.run();
+  }
+  return usage_error("no command given");  // unreachable: require_subcommand(1)
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // The commands report errors as Status values; this only catches what should never happen
+  // (allocation failure, a library throwing unexpectedly) so it ends as a message, not an abort.
+  try {
+    return run_main(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sluice: fatal: unexpected error: %s\n", e.what());
+  } catch (...) {
+    std::fputs("sluice: fatal: unexpected error\n", stderr);
+  }
+  return sluice::cli::kExitFailure;
+}

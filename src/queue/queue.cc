@@ -22,7 +22,7 @@ Status validate_topic_name(std::string_view name) {
   return {};
 }
 
-Result<std::unique_ptr<Queue>> open_queue(std::string_view uri) {
+Result<std::unique_ptr<Queue>> open_queue(std::string_view uri, const QueueOpenOptions& open_opts) {
   auto colon = uri.find("://");
   std::string_view scheme;
   if (colon != std::string_view::npos) {
@@ -34,6 +34,7 @@ Result<std::unique_ptr<Queue>> open_queue(std::string_view uri) {
   }
   if (scheme == "log") {
     SLUICE_ASSIGN_OR_RETURN(auto opts, log::parse_log_uri(uri));
+    opts.create_if_missing = open_opts.create_if_missing;
     return log::open_log_queue(opts);
   }
   if (scheme == "kafka" || scheme == "redis" || scheme == "amqp") {

@@ -114,6 +114,9 @@ struct ConsumerOptions {
   Millis commit_interval{200};
   // A name shown in describe_group; defaults to "<host>:<pid>:<n>".
   std::string member_name;
+  // A group that lives only in this consumer's process: no committed offsets are stored, it is
+  // not listed and never holds back retention (for `sluice tail` without --group, and probes).
+  bool ephemeral = false;
 };
 
 struct TopicPartition {
@@ -228,8 +231,14 @@ class Queue {
   virtual Admin& admin() = 0;
 };
 
+struct QueueOpenOptions {
+  // false: a queue that does not exist yet is Code::kNotFound instead of being created (for
+  // commands that only look, so a mistyped path is reported rather than made).
+  bool create_if_missing = true;
+};
+
 // Opens a backend by URI: "log:DIR[?k=v&...]" (or a bare path). Unknown schemes are BadInput.
-[[nodiscard]] Result<std::unique_ptr<Queue>> open_queue(std::string_view uri);
+[[nodiscard]] Result<std::unique_ptr<Queue>> open_queue(std::string_view uri, const QueueOpenOptions& opts = {});
 
 // Checks a topic name the way Kafka does: 1..249 chars of [A-Za-z0-9._-], not "." or "..".
 [[nodiscard]] Status validate_topic_name(std::string_view name);

@@ -62,12 +62,17 @@ Status decode_offsets(std::string_view d, const std::string& path,
   return {};
 }
 
-GroupCoordinator::GroupCoordinator(Env* env, GroupHost* host, std::string dir, std::string group)
-    : env_(env), host_(host), dir_(std::move(dir)), group_(std::move(group)), id_(g_next_coordinator_id++) {}
+GroupCoordinator::GroupCoordinator(Env* env, GroupHost* host, std::string dir, std::string group, bool ephemeral)
+    : env_(env),
+      host_(host),
+      dir_(std::move(dir)),
+      group_(std::move(group)),
+      id_(g_next_coordinator_id++),
+      ephemeral_(ephemeral) {}
 
 GroupCoordinator::~GroupCoordinator() {
   std::lock_guard<std::mutex> l(mu_);
-  if (serving_) {
+  if (serving_ && !ephemeral_) {
     (void)write_offsets_locked();
     (void)lock_file_->unlock();
   }
@@ -76,6 +81,12 @@ GroupCoordinator::~GroupCoordinator() {
 Status GroupCoordinator::join(const void* member, std::string name, const std::vector<std::string>& topics,
                               StartFrom start_from) {
   std::lock_guard<std::mutex> l(mu_);
+  if (ephemeral_) {
+    members_.push_back({member, std::move(name), topics, start_from});
+    serving_ = true;
+    rebalance_locked();
+    return {};
+  }
   if (!lock_file_) {
     SLUICE_RETURN_IF_ERROR(env_->create_dirs(dir_));
     SLUICE_ASSIGN_OR_RETURN(lock_file_, env_->open(dir_ + "/lock", {.create = true}));
@@ -122,6 +133,10 @@ void GroupCoordinator::leave(const void* member) {
   auto it = std::find_if(members_.begin(), members_.end(), [&](const Member& m) { return m.id == member; });
   if (it == members_.end()) return;
   members_.erase(it);
+  if (ephemeral_) {
+    rebalance_locked();
+    return;
+  }
   if (!serving_) return;
   Status st = write_offsets_locked();
   if (!st.is_ok()) sluice::log::error("group commit failed", {{"group", group_}, {"error", st.to_string()}});
@@ -199,7 +214,7 @@ void GroupCoordinator::rebalance_locked() {
 }
 
 Status GroupCoordinator::write_members_locked() {
-  if (members_.empty()) return {};
+  if (members_.empty() || ephemeral_) return {};
   char host[256] = {0};
   ::gethostname(host, sizeof host - 1);
   nlohmann::json j = {{"pid", ::getpid()}, {"host", host}, {"members", nlohmann::json::array()}};
@@ -238,6 +253,7 @@ Status GroupCoordinator::commit() {
 }
 
 Status GroupCoordinator::write_offsets_locked() {
+  if (ephemeral_) return {};
   bool changed = false;
   for (auto& pp : progress_) {
     int64_t point;
@@ -248,12 +264,16 @@ Status GroupCoordinator::write_offsets_locked() {
     }
     if (point != pp->committed) {
       loaded_[{pp->topic, pp->partition.value()}] = point;
-      pp->committed = point;
       changed = true;
     }
   }
   if (!changed) return {};
-  return env_->write_file_atomic(dir_ + "/offsets", encode_offsets(loaded_));
+  SLUICE_RETURN_IF_ERROR(env_->write_file_atomic(dir_ + "/offsets", encode_offsets(loaded_)));
+  for (auto& pp : progress_) {
+    auto it = loaded_.find({pp->topic, pp->partition.value()});
+    if (it != loaded_.end()) pp->committed = it->second;
+  }
+  return {};
 }
 
 std::vector<std::string> GroupCoordinator::member_names() {

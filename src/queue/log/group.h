@@ -71,11 +71,13 @@ class GroupHost;  // what the coordinator needs from its queue instance
 
 class GroupCoordinator {
  public:
-  GroupCoordinator(Env* env, GroupHost* host, std::string dir, std::string group);
+  // An ephemeral coordinator keeps everything in memory: no lock, no offsets, no members file.
+  GroupCoordinator(Env* env, GroupHost* host, std::string dir, std::string group, bool ephemeral = false);
   ~GroupCoordinator();
 
   const std::string& group() const { return group_; }
   uint64_t id() const { return id_; }
+  bool ephemeral() const { return ephemeral_; }
 
   [[nodiscard]] Status join(const void* member, std::string name, const std::vector<std::string>& topics,
                             StartFrom start_from);
@@ -104,6 +106,7 @@ class GroupCoordinator {
   std::string dir_;  // DIR/groups/<group>
   std::string group_;
   uint64_t id_;
+  bool ephemeral_;
 
   std::mutex mu_;
   std::unique_ptr<File> lock_file_;

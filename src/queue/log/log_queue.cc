@@ -123,7 +123,7 @@ class LogQueue final : public Queue, public Admin, public GroupHost {
   Result<PartitionLog*> open_partition(Topic* t, PartitionId p);
   Result<PartitionBuffer*> buffer(Topic* t, PartitionId p);
   void mark_dirty(PartitionBuffer* b);
-  Result<std::shared_ptr<GroupCoordinator>> coordinator(const std::string& group);
+  Result<std::shared_ptr<GroupCoordinator>> coordinator(const std::string& group, bool ephemeral);
   void release_coordinator(const std::string& group);
   // Consumers wait here for new data; the flusher wakes them.
   void wait_for_data(int64_t deadline_ns);
@@ -465,6 +465,9 @@ Status LogQueue::open() {
   if (env_->exists(dir) && !env_->is_dir(dir)) {
     return Status::invalid_argument("log directory '" + dir + "' exists and is not a directory");
   }
+  if (!opts_.create_if_missing && !env_->exists(dir + "/" + kMarkerFile)) {
+    return Status::not_found("no sluice log at '" + dir + "' (nothing has been produced there yet?)");
+  }
   SLUICE_RETURN_IF_ERROR(env_->create_dirs(dir));
   auto names = env_->list_dir(dir);
   if (!names.is_ok()) return names.status().with_context("cannot read the log directory");
@@ -691,11 +694,17 @@ void LogQueue::retention_pass() {
   }
 }
 
-Result<std::shared_ptr<GroupCoordinator>> LogQueue::coordinator(const std::string& group) {
+Result<std::shared_ptr<GroupCoordinator>> LogQueue::coordinator(const std::string& group, bool ephemeral) {
   std::lock_guard<std::mutex> l(groups_mu_);
   auto& w = groups_[group];
-  if (auto sp = w.lock()) return sp;
-  auto sp = std::make_shared<GroupCoordinator>(env_, this, groups_dir() + "/" + group, group);
+  if (auto sp = w.lock()) {
+    if (sp->ephemeral() != ephemeral) {
+      return Status::invalid_argument("group '" + group + "' is already in use " +
+                                      (ephemeral ? "as a stored group" : "as an ephemeral group"));
+    }
+    return sp;
+  }
+  auto sp = std::make_shared<GroupCoordinator>(env_, this, groups_dir() + "/" + group, group, ephemeral);
   w = sp;
   return sp;
 }
@@ -715,7 +724,7 @@ Result<std::unique_ptr<Consumer>> LogQueue::make_consumer(ConsumerOptions opts) 
   SLUICE_RETURN_IF_ERROR(validate_group_name(opts.group));
   if (opts.topics.empty()) return Status::invalid_argument("a consumer needs at least one topic");
   for (const auto& t : opts.topics) SLUICE_RETURN_IF_ERROR(find_topic(t, opts_.auto_create_topics).status());
-  SLUICE_ASSIGN_OR_RETURN(auto coord, coordinator(opts.group));
+  SLUICE_ASSIGN_OR_RETURN(auto coord, coordinator(opts.group, opts.ephemeral));
   static std::atomic<uint64_t> counter{0};
   if (opts.member_name.empty()) {
     char host[256] = {0};

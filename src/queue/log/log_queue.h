@@ -34,6 +34,7 @@ struct LogOptions {
   bool auto_create_topics = false;              // create unknown topics on first use
   int32_t default_partitions = 1;               // partitions of auto-created topics
   int64_t retention_check_ms = 30000;           // how often retention runs
+  bool create_if_missing = true;                // false: a missing directory is kNotFound
   Env* env = nullptr;                           // nullptr: Env::posix()
 };
 

@@ -46,3 +46,46 @@ TEST(LogQueue, RoundTrip) {
 
 }  // namespace
 }  // namespace sluice::queue::log
+
+namespace sluice::queue::log {
+namespace {
+
+TEST(LogQueue, EphemeralGroupLeavesNoTrace) {
+  auto dir = std::filesystem::temp_directory_path() / ("sluice-eph-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto q = open_queue("log:" + dir.string());
+  ASSERT_TRUE(q.is_ok());
+  ASSERT_TRUE((*q)->admin().create_topic("t", {}).is_ok());
+  auto p = (*q)->make_producer({});
+  ASSERT_TRUE((*p)->send({.topic = "t", .value = "x"}).is_ok());
+  ASSERT_TRUE((*p)->flush(Millis(5000)).is_ok());
+  {
+    auto c = (*q)->make_consumer({.group = "peek", .topics = {"t"}, .ephemeral = true});
+    ASSERT_TRUE(c.is_ok());
+    std::vector<Message> ms;
+    for (int i = 0; i < 50 && ms.empty(); ++i) ASSERT_TRUE((*c)->poll(ms, 10, Millis(20)).is_ok());
+    ASSERT_EQ(ms.size(), 1u);
+    ASSERT_TRUE((*c)->ack(ms[0]).is_ok());
+    ASSERT_TRUE((*c)->commit().is_ok());
+    // A stored group of the same name cannot join while the ephemeral one lives.
+    auto clash = (*q)->make_consumer({.group = "peek", .topics = {"t"}});
+    EXPECT_FALSE(clash.is_ok());
+  }
+  EXPECT_FALSE(std::filesystem::exists(dir / "groups/peek"));
+  auto groups = (*q)->admin().list_groups();
+  ASSERT_TRUE(groups.is_ok());
+  EXPECT_TRUE(groups->empty());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(LogQueue, OpenWithoutCreateReportsAMissingLog) {
+  auto dir = std::filesystem::temp_directory_path() / ("sluice-nocreate-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  auto q = open_queue("log:" + dir.string(), {.create_if_missing = false});
+  ASSERT_FALSE(q.is_ok());
+  EXPECT_EQ(q.status().code(), Code::kNotFound);
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+}  // namespace
+}  // namespace sluice::queue::log

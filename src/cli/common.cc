@@ -1,0 +1,207 @@
+// Shared pieces of the `sluice` command line (see common.h).
+#include "cli/common.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace sluice::cli {
+namespace {
+
+constexpr const char* kDefaultDataDir = "./sluice-data";
+
+std::atomic<bool> g_stop{false};
+
+extern "C" void on_stop_signal(int) {
+  g_stop.store(true);
+}
+
+// An environment variable, or empty when unset or set to the empty string.
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+
+}  // namespace
+
+void add_queue_options(CLI::App& app, QueueFlags& flags) {
+  app.add_option("--queue", flags.queue,
+                 "Queue URI, e.g. log:DIR (env SLUICE_QUEUE; default log:<data>/queue)");
+  app.add_option("--data", flags.data,
+                 "Directory of the embedded parts (env SLUICE_DATA; default ./sluice-data)");
+}
+
+QueueFlags& root_queue_flags() {
+  static QueueFlags flags;
+  return flags;
+}
+
+std::string resolve_data_dir(const QueueFlags& flags) {
+  if (!flags.data.empty()) return flags.data;
+  if (!root_queue_flags().data.empty()) return root_queue_flags().data;
+  std::string env = env_or_empty("SLUICE_DATA");
+  return env.empty() ? kDefaultDataDir : env;
+}
+
+std::string resolve_queue_uri(const QueueFlags& flags) {
+  if (!flags.queue.empty()) return flags.queue;
+  if (!root_queue_flags().queue.empty()) return root_queue_flags().queue;
+  std::string env = env_or_empty("SLUICE_QUEUE");
+  if (!env.empty()) return env;
+  // Precedence is per setting: --data moves the default queue, but not a queue set by $SLUICE_QUEUE.
+  return "log:" + resolve_data_dir(flags) + "/queue";
+}
+
+Result<std::unique_ptr<queue::Queue>> open_queue(const QueueFlags& flags, bool create) {
+  std::string uri = resolve_queue_uri(flags);
+  auto q = queue::open_queue(uri, {.create_if_missing = create});
+  if (!q.is_ok()) return q.status().with_context("opening queue '" + uri + "'");
+  return q;
+}
+
+int exit_code_for(const Status& status) {
+  if (status.is_ok()) return kExitOk;
+  return status.error_class() == ErrorClass::kBadInput ? kExitUsage : kExitFailure;
+}
+
+int report(const Status& status) {
+  std::string line = "sluice: " + status.to_string() + "\n";
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  return exit_code_for(status);
+}
+
+int usage_error(std::string_view message) {
+  return report(Status::invalid_argument(std::string(message)));
+}
+
+void install_stop_signals() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: a blocked call returns and the loop sees the flag
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+}
+
+bool stop_requested() {
+  return g_stop.load();
+}
+
+bool write_stdout(std::string_view bytes) {
+  if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) return false;
+  return std::fflush(stdout) == 0;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  size_t i = 0;
+  const size_t n = s.size();
+  while (i < n) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if (c >= 0xC2 && c <= 0xDF) {  // 0xC0/0xC1 would only start overlong forms
+      len = 2;
+      cp = c & 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (n - i < len) return false;
+    for (size_t k = 1; k < len; ++k) {
+      auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (len == 3 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) return false;
+    if (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) return false;
+    i += len;
+  }
+  return true;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 3 <= bytes.size(); i += 3) {
+    uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
+                 uint32_t(uint8_t(bytes[i + 2]));
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  size_t rest = bytes.size() - i;
+  if (rest == 1) {
+    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += "==";
+  } else if (rest == 2) {
+    uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+nlohmann::ordered_json bytes_to_json(std::string_view bytes) {
+  if (is_valid_utf8(bytes)) return std::string(bytes);
+  nlohmann::ordered_json obj = nlohmann::ordered_json::object();
+  obj["base64"] = base64_encode(bytes);
+  return obj;
+}
+
+std::string dump_line(const nlohmann::ordered_json& value) {
+  // ensure_ascii=false keeps Chinese text readable; replace is only a safety net (object keys).
+  return value.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n";
+}
+
+std::string format_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> width;
+  for (const auto& row : rows) {
+    if (row.size() > width.size()) width.resize(row.size(), 0);
+    for (size_t c = 0; c < row.size(); ++c) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t c = 0; c < row.size(); ++c) {
+      line += row[c];
+      if (c + 1 < row.size()) line.append(width[c] - row[c].size() + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::optional<int64_t> parse_int64(std::string_view s) {
+  int64_t v = 0;
+  if (s.empty()) return std::nullopt;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace sluice::cli
