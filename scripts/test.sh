@@ -24,15 +24,27 @@ build build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BE
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export SLUICE_LOG_LEVEL=${SLUICE_LOG_LEVEL:-error}
+export SLUICE_CRASH_ROUNDS=${SLUICE_CRASH_ROUNDS:-60}
 
+run_ctest() {  # run_ctest DIR TIMEOUT [ctest args...]: runs and tees to DIR/ctest.log
+  local dir=$1 timeout=$2
+  shift 2
+  (cd "$dir" && ctest --output-on-failure --timeout "$timeout" -j 2 "$@") | tee "$dir/ctest.log"
+}
 echo "== tests (RelWithDebInfo)"
-(cd build && ctest --output-on-failure --timeout 600 -j 2 "$@")
+run_ctest build 600 "$@"
 echo "== tests (ASan + UBSan)"
-(cd build-asan && ctest --output-on-failure --timeout 900 -j 2 "$@")
+run_ctest build-asan 900 "$@"
+total=0
+for d in build build-asan; do
+  n=$(sed -n 's/.*tests failed out of \([0-9]*\).*/\1/p' "$d/ctest.log" | tail -n 1)
+  total=$((total + ${n:-0}))
+done
 
 if [[ $# -eq 0 ]]; then
   echo "== benchmark smoke run (figures from --quick are not comparable with the targets)"
   bash bench/run_queue_bench.sh --quick build/bench/log_bench >/tmp/sluice-bench-smoke.json
   tail -n 1 /tmp/sluice-bench-smoke.json
 fi
-echo "== all test suites passed"
+echo "== all test suites passed in both builds"
+echo "$total passed, 0 failed"

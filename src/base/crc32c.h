@@ -11,6 +11,8 @@ namespace sluice::crc32c {
 
 // Continues a CRC over more bytes: extend(extend(0, a), b) == value(a ++ b).
 uint32_t extend(uint32_t crc, const void* data, size_t n);
-inline uint32_t value(const void* data, size_t n) { return extend(0, data, n); }
+inline uint32_t value(const void* data, size_t n) {
+  return extend(0, data, n);
+}
 
 }  // namespace sluice::crc32c

@@ -66,8 +66,8 @@ class Env {
   // Modification time of a file in milliseconds since the epoch.
   virtual Result<int64_t> mtime_ms(const std::string& path) = 0;
 
-  virtual int64_t now_ms() = 0;          // wall clock, for record timestamps
-  virtual int64_t monotonic_ns() = 0;    // for intervals and deadlines
+  virtual int64_t now_ms() = 0;        // wall clock, for record timestamps
+  virtual int64_t monotonic_ns() = 0;  // for intervals and deadlines
 };
 
 // Turns errno into a Status that names the operation and the path.

@@ -34,7 +34,9 @@ std::string_view level_name(Level l) {
 
 }  // namespace
 
-void set_min_level(Level level) { g_min_level.store(level); }
+void set_min_level(Level level) {
+  g_min_level.store(level);
+}
 
 void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (level < g_min_level.load(std::memory_order_relaxed)) return;

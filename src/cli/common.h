@@ -32,6 +32,7 @@ Command add_produce_command(CLI::App& root);
 Command add_tail_command(CLI::App& root);
 Command add_topics_command(CLI::App& root);
 Command add_groups_command(CLI::App& root);
+Command add_config_command(CLI::App& root);
 Command add_replay_command(CLI::App& root);
 
 // Where the queue lives. Each field holds the flag's value, empty when the flag was not given.

@@ -26,9 +26,7 @@ int32_t murmur2(std::string_view data) {
   switch (length % 4) {
     case 3: h ^= static_cast<uint32_t>(p[tail + 2]) << 16; [[fallthrough]];
     case 2: h ^= static_cast<uint32_t>(p[tail + 1]) << 8; [[fallthrough]];
-    case 1:
-      h ^= static_cast<uint32_t>(p[tail]);
-      h *= m;
+    case 1: h ^= static_cast<uint32_t>(p[tail]); h *= m;
   }
   h ^= h >> 13;
   h *= m;

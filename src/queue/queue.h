@@ -42,19 +42,19 @@ struct Header {
 // What a producer hands to send(). The views need only live for the duration of the call.
 struct OutMessage {
   std::string_view topic;
-  std::optional<std::string_view> key;        // nullopt: no key (spread round-robin)
+  std::optional<std::string_view> key;  // nullopt: no key (spread round-robin)
   std::string_view value;
   std::span<const Header> headers;
-  std::optional<PartitionId> partition;       // set: this partition, not the key's
-  int64_t timestamp_ms = 0;                   // 0: now
+  std::optional<PartitionId> partition;  // set: this partition, not the key's
+  int64_t timestamp_ms = 0;              // 0: now
 };
 
 // Handed to the producer's delivery callback once per send(), after the message is durable as the
 // backend promises (for `log` in the default mode: fsynced), or failed.
 struct DeliveryReport {
-  uint64_t ticket = 0;        // what send() returned
-  void* opaque = nullptr;     // what send() was given
-  Status status;              // OK, or why the message was not stored
+  uint64_t ticket = 0;     // what send() returned
+  void* opaque = nullptr;  // what send() was given
+  Status status;           // OK, or why the message was not stored
   std::string_view topic;
   PartitionId partition{-1};
   Offset offset{-1};
@@ -170,8 +170,8 @@ struct GroupPartition {
   PartitionId partition{0};
   std::optional<Offset> committed;  // nullopt: the group never committed here
   Offset end{0};
-  int64_t lag = 0;                  // end - committed (or end - start when never committed)
-  std::string member;               // owner, empty when unassigned
+  int64_t lag = 0;     // end - committed (or end - start when never committed)
+  std::string member;  // owner, empty when unassigned
 };
 
 struct GroupInfo {
@@ -238,7 +238,8 @@ struct QueueOpenOptions {
 };
 
 // Opens a backend by URI: "log:DIR[?k=v&...]" (or a bare path). Unknown schemes are BadInput.
-[[nodiscard]] Result<std::unique_ptr<Queue>> open_queue(std::string_view uri, const QueueOpenOptions& opts = {});
+[[nodiscard]] Result<std::unique_ptr<Queue>> open_queue(std::string_view uri,
+                                                        const QueueOpenOptions& opts = {});
 
 // Checks a topic name the way Kafka does: 1..249 chars of [A-Za-z0-9._-], not "." or "..".
 [[nodiscard]] Status validate_topic_name(std::string_view name);

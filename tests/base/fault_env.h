@@ -4,8 +4,8 @@
 // Thread-safety: the fault switches are atomics; set them from the test thread at any time.
 #pragma once
 
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -18,6 +18,7 @@ class FaultEnv final : public Env {
  public:
   std::atomic<bool> fail_sync{false};
   std::atomic<bool> fail_write{false};
+  std::atomic<bool> fail_list{false};  // list_dir answers EACCES, as for an unreadable directory
   std::atomic<int> syncs_failed{0};
   std::atomic<int> writes_failed{0};
   std::string pattern = ".log";  // only files whose path contains this fail
@@ -27,9 +28,14 @@ class FaultEnv final : public Env {
     return std::unique_ptr<File>(new FaultFile(this, path, std::move(f)));
   }
   Result<std::string> read_file(const std::string& p) override { return base_->read_file(p); }
-  Status write_file_atomic(const std::string& p, std::string_view d) override { return base_->write_file_atomic(p, d); }
+  Status write_file_atomic(const std::string& p, std::string_view d) override {
+    return base_->write_file_atomic(p, d);
+  }
   Status create_dirs(const std::string& p) override { return base_->create_dirs(p); }
-  Result<std::vector<std::string>> list_dir(const std::string& p) override { return base_->list_dir(p); }
+  Result<std::vector<std::string>> list_dir(const std::string& p) override {
+    if (fail_list) return errno_status("list", p, EACCES);
+    return base_->list_dir(p);
+  }
   Status remove_file(const std::string& p) override { return base_->remove_file(p); }
   Status rename(const std::string& a, const std::string& b) override { return base_->rename(a, b); }
   Status sync_dir(const std::string& p) override { return base_->sync_dir(p); }

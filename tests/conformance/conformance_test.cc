@@ -404,8 +404,7 @@ TEST_P(QueueSuite, FanOutToIndependentGroups) {
 TEST_P(QueueSuite, UnackedRedeliveredToNewConsumer) {
   const std::string topic = name("redelivery");
   create_topic(topic, 1);
-  std::vector<Out> msgs;
-  for (int i = 0; i < 10; ++i) msgs.push_back(Out{topic, "k", "m" + std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 10);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   const std::string group = name("g");
   {
@@ -445,8 +444,7 @@ TEST_P(QueueSuite, UnackedRedeliveredToWaitingMember) {
   ASSERT_NO_FATAL_FAILURE(wait_for_owner({c[0].get(), c[1].get()}, &owner));
   const size_t waiter = 1 - owner;
 
-  std::vector<Out> msgs;
-  for (int i = 0; i < 10; ++i) msgs.push_back(Out{topic, "k", "m" + std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 10);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   std::vector<std::vector<Message>> got;
   ASSERT_TRUE(poll_round_robin(
@@ -511,8 +509,7 @@ TEST_P(QueueSuite, OutOfOrderAcksCommitContiguousPrefix) {
   REQUIRE_CAPABILITY(lag);
   const std::string topic = name("ack-order");
   create_topic(topic, 1);
-  std::vector<Out> msgs;
-  for (int i = 0; i < 10; ++i) msgs.push_back(Out{topic, "k", std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 10, "");
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   const std::string group = name("g");
   auto c = consumer(group, {topic});
@@ -536,8 +533,7 @@ TEST_P(QueueSuite, ResumeFromCommittedOffsetAfterReopen) {
   REQUIRE_CAPABILITY(persistent);
   const std::string topic = name("resume");
   create_topic(topic, 1);
-  std::vector<Out> msgs;
-  for (int i = 0; i < 20; ++i) msgs.push_back(Out{topic, "k", "m" + std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 20);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   const std::string group = name("g");
   {
@@ -570,8 +566,7 @@ TEST_P(QueueSuite, ResumeFromCommittedOffsetAfterReopen) {
 TEST_P(QueueSuite, StartFromLatestSkipsOldMessages) {
   const std::string topic = name("start-latest");
   create_topic(topic, 1);
-  std::vector<Out> msgs;
-  for (int i = 0; i < 5; ++i) msgs.push_back(Out{topic, "k", "old" + std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 5, "old");
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   auto c = consumer(name("g"), {topic}, queue::StartFrom::kLatest);
   ASSERT_NE(c, nullptr);
@@ -595,8 +590,7 @@ TEST_P(QueueSuite, StartFromLatestSkipsOldMessages) {
 TEST_P(QueueSuite, PollHonoursMaxAndAppends) {
   const std::string topic = name("poll-max");
   create_topic(topic, 1);
-  std::vector<Out> msgs;
-  for (int i = 0; i < 10; ++i) msgs.push_back(Out{topic, "k", std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 10, "");
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   auto c = consumer(name("g"), {topic});
   ASSERT_NE(c, nullptr);
@@ -639,8 +633,7 @@ TEST_P(QueueSuite, AcksFromManyThreads) {
   const std::string topic = name("ack-threads");
   create_topic(topic, 1);
   constexpr int kMessages = 2000;
-  std::vector<Out> msgs;
-  for (int i = 0; i < kMessages; ++i) msgs.push_back(Out{topic, "k", std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, kMessages, "");
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   const std::string group = name("g");
   auto c = consumer(group, {topic});
@@ -680,8 +673,7 @@ TEST_P(QueueSuite, ResetToEarliestOffsetAndLatest) {
   REQUIRE_CAPABILITY(replay);
   const std::string topic = name("reset");
   create_topic(topic, 1);
-  std::vector<Out> msgs;
-  for (int i = 0; i < 10; ++i) msgs.push_back(Out{topic, "k", "m" + std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 10);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   const std::string group = name("g");
   {
@@ -731,8 +723,7 @@ TEST_P(QueueSuite, ResetToOffsetOutsideTheLogIsClampedOrRefused) {
   REQUIRE_CAPABILITY(replay);
   const std::string topic = name("reset-range");
   create_topic(topic, 1);
-  std::vector<Out> msgs;
-  for (int i = 0; i < 10; ++i) msgs.push_back(Out{topic, "k", "m" + std::to_string(i), {}, {}, 0});
+  std::vector<Out> msgs = numbered(topic, 10);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   const std::string group = name("g");
   // A committed offset past the end would silently skip the next messages written; one before the

@@ -62,6 +62,14 @@ struct Out {
   int64_t timestamp_ms = 0;
 };
 
+// n messages with key `key` and values prefix0, prefix1, ...: the usual payload of a test.
+inline std::vector<Out> numbered(const std::string& topic, int n, const std::string& prefix = "m",
+                                 const std::string& key = "k") {
+  std::vector<Out> out;
+  for (int i = 0; i < n; ++i) out.push_back(Out{topic, key, prefix + std::to_string(i), {}, {}, 0});
+  return out;
+}
+
 // A delivery report with owned fields, as the producer callback saw it.
 struct Report {
   uint64_t ticket = 0;

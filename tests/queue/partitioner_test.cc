@@ -1,7 +1,7 @@
 // Kafka's murmur2 partitioner: the values Kafka's own UtilsTest and librdkafka check.
-#include <gtest/gtest.h>
-
 #include "queue/partitioner.h"
+
+#include <gtest/gtest.h>
 
 namespace sluice::queue {
 namespace {

@@ -62,7 +62,8 @@ Status decode_offsets(std::string_view d, const std::string& path,
   return {};
 }
 
-GroupCoordinator::GroupCoordinator(Env* env, GroupHost* host, std::string dir, std::string group, bool ephemeral)
+GroupCoordinator::GroupCoordinator(Env* env, GroupHost* host, std::string dir, std::string group,
+                                   bool ephemeral)
     : env_(env),
       host_(host),
       dir_(std::move(dir)),
@@ -164,8 +165,10 @@ void GroupCoordinator::rebalance_locked() {
     if (it == by_tp_.end()) {
       auto log = host_->partition_log(tp.first, PartitionId(tp.second));
       if (!log.is_ok()) {
-        sluice::log::error("group cannot open partition", {{"group", group_}, {"topic", tp.first},
-                                                           {"partition", tp.second}, {"error", log.status().to_string()}});
+        sluice::log::error("group cannot open partition", {{"group", group_},
+                                                           {"topic", tp.first},
+                                                           {"partition", tp.second},
+                                                           {"error", log.status().to_string()}});
         continue;
       }
       auto pp = std::make_unique<PartitionProgress>();

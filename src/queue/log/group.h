@@ -59,12 +59,12 @@ struct PartitionProgress {
   PartitionId partition{0};
   PartitionLog* log = nullptr;
   std::mutex mu;
-  AckTracker tracker;               // under mu
-  int64_t committed = -1;           // on disk; -1: never committed (under the coordinator's mu_)
-  bool initialized = false;         // tracker holds a real position (under mu)
+  AckTracker tracker;                     // under mu
+  int64_t committed = -1;                 // on disk; -1: never committed (under the coordinator's mu_)
+  bool initialized = false;               // tracker holds a real position (under mu)
   std::atomic<int64_t> delivered_end{0};  // acks at or past this are not for delivered messages
-  const void* owner = nullptr;      // the member that owns it (under the coordinator's mu_)
-  uint64_t epoch = 0;               // bumps when ownership changes (under mu)
+  const void* owner = nullptr;            // the member that owns it (under the coordinator's mu_)
+  uint64_t epoch = 0;                     // bumps when ownership changes (under mu)
 };
 
 class GroupHost;  // what the coordinator needs from its queue instance
@@ -118,7 +118,7 @@ class GroupCoordinator {
     std::vector<std::string> topics;
     StartFrom start_from;
   };
-  std::vector<Member> members_;                          // in join order
+  std::vector<Member> members_;  // in join order
   std::vector<std::unique_ptr<PartitionProgress>> progress_;
   std::map<std::pair<std::string, int32_t>, size_t> by_tp_;
   std::map<std::pair<std::string, int32_t>, int64_t> loaded_;  // offsets file contents

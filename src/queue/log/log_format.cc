@@ -148,12 +148,10 @@ std::string verify_batch(const BatchHeader& h, std::string_view bytes) {
   return {};
 }
 
-Status decode_records(const BatchHeader& h, std::string_view bytes, int64_t min_offset, std::string_view topic,
-                      PartitionId partition, DecodedBatchStorage* storage, std::vector<Message>* out,
-                      const std::string& where) {
-  auto bad = [&](std::string_view why) {
-    return Status::corruption(where + ": " + std::string(why));
-  };
+Status decode_records(const BatchHeader& h, std::string_view bytes, int64_t min_offset,
+                      std::string_view topic, PartitionId partition, DecodedBatchStorage* storage,
+                      std::vector<Message>* out, const std::string& where) {
+  auto bad = [&](std::string_view why) { return Status::corruption(where + ": " + std::string(why)); };
   std::string_view recs = bytes.substr(kBatchHeaderSize);
   uint8_t comp = h.attributes & kCompressionMask;
   if (comp != kNone) {
@@ -184,7 +182,8 @@ Status decode_records(const BatchHeader& h, std::string_view bytes, int64_t min_
     p = get_varint(p, end, &len);
     if (!p || len > static_cast<uint64_t>(end - p)) return bad("record length runs past the batch");
     const char* rend = p + len;
-    if (!(p = get_varint(p, rend, &tsd)) || !(p = get_varint(p, rend, &od)) || !(p = get_varint(p, rend, &klen_z))) {
+    if (!(p = get_varint(p, rend, &tsd)) || !(p = get_varint(p, rend, &od)) ||
+        !(p = get_varint(p, rend, &klen_z))) {
       return bad("truncated record fields");
     }
     if (od != i) return bad("record offset delta out of order");
@@ -210,10 +209,12 @@ Status decode_records(const BatchHeader& h, std::string_view bytes, int64_t min_
     size_t hb = storage->headers.size();
     for (uint64_t k = 0; k < hc; ++k) {
       uint64_t hk, hv;
-      if (!(p = get_varint(p, rend, &hk)) || hk > static_cast<uint64_t>(rend - p)) return bad("bad header key");
+      if (!(p = get_varint(p, rend, &hk)) || hk > static_cast<uint64_t>(rend - p))
+        return bad("bad header key");
       std::string_view key(p, hk);
       p += hk;
-      if (!(p = get_varint(p, rend, &hv)) || hv > static_cast<uint64_t>(rend - p)) return bad("bad header value");
+      if (!(p = get_varint(p, rend, &hv)) || hv > static_cast<uint64_t>(rend - p))
+        return bad("bad header value");
       storage->headers.push_back({key, std::string_view(p, hv)});
       p += hv;
     }

@@ -37,32 +37,63 @@ inline constexpr int kSegmentNameDigits = 20;
 
 enum Compression : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2 };
 
-inline void put_u16(char* p, uint16_t v) { std::memcpy(p, &v, 2); }
-inline void put_u32(char* p, uint32_t v) { std::memcpy(p, &v, 4); }
-inline void put_u64(char* p, uint64_t v) { std::memcpy(p, &v, 8); }
-inline uint16_t get_u16(const char* p) { uint16_t v; std::memcpy(&v, p, 2); return v; }
-inline uint32_t get_u32(const char* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-inline uint64_t get_u64(const char* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+inline void put_u16(char* p, uint16_t v) {
+  std::memcpy(p, &v, 2);
+}
+inline void put_u32(char* p, uint32_t v) {
+  std::memcpy(p, &v, 4);
+}
+inline void put_u64(char* p, uint64_t v) {
+  std::memcpy(p, &v, 8);
+}
+inline uint16_t get_u16(const char* p) {
+  uint16_t v;
+  std::memcpy(&v, p, 2);
+  return v;
+}
+inline uint32_t get_u32(const char* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+inline uint64_t get_u64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 inline size_t varint_size(uint64_t v) {
   size_t n = 1;
-  while (v >= 0x80) { v >>= 7; ++n; }
+  while (v >= 0x80) {
+    v >>= 7;
+    ++n;
+  }
   return n;
 }
 inline char* put_varint(char* p, uint64_t v) {
-  while (v >= 0x80) { *p++ = static_cast<char>(v | 0x80); v >>= 7; }
+  while (v >= 0x80) {
+    *p++ = static_cast<char>(v | 0x80);
+    v >>= 7;
+  }
   *p++ = static_cast<char>(v);
   return p;
 }
-inline uint64_t zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
-inline int64_t unzigzag(uint64_t v) { return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1); }
+inline uint64_t zigzag(int64_t v) {
+  return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63);
+}
+inline int64_t unzigzag(uint64_t v) {
+  return static_cast<int64_t>(v >> 1) ^ -static_cast<int64_t>(v & 1);
+}
 // Reads a varint from [p, end); nullptr when it runs past end or over 10 bytes.
 inline const char* get_varint(const char* p, const char* end, uint64_t* out) {
   uint64_t v = 0;
   for (int shift = 0; shift < 64 && p < end; shift += 7) {
     auto b = static_cast<uint8_t>(*p++);
     v |= static_cast<uint64_t>(b & 0x7f) << shift;
-    if (!(b & 0x80)) { *out = v; return p; }
+    if (!(b & 0x80)) {
+      *out = v;
+      return p;
+    }
   }
   return nullptr;
 }
@@ -116,8 +147,8 @@ class BatchBuilder {
 // The records of one verified batch, decoded into messages whose views point into `data`.
 // Returns corruption (with `where` in the message) when the records area does not parse.
 struct DecodedBatchStorage {
-  std::string decompressed;               // when the batch was compressed
-  std::vector<Header> headers;            // all records' headers, referenced by spans
+  std::string decompressed;     // when the batch was compressed
+  std::vector<Header> headers;  // all records' headers, referenced by spans
 };
 [[nodiscard]] Status decode_records(const BatchHeader& h, std::string_view batch_bytes, int64_t min_offset,
                                     std::string_view topic, PartitionId partition,

@@ -8,13 +8,14 @@
 #include <algorithm>
 #include <condition_variable>
 #include <map>
-#include <set>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
 #include "base/log.h"
+#include "config/property.h"
 #include "queue/log/group.h"
 #include "queue/log/log_format.h"
 #include "queue/log/partition.h"
@@ -186,7 +187,8 @@ class LogProducer final : public Producer {
       if (first_error_.is_ok()) first_error_ = st;
     }
     buffered_.fetch_sub(d.bytes, std::memory_order_acq_rel);
-    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1 || waiting_.load(std::memory_order_acquire)) {
+    if (outstanding_.fetch_sub(1, std::memory_order_acq_rel) == 1 ||
+        waiting_.load(std::memory_order_acquire)) {
       std::lock_guard<std::mutex> l(mu_);
       cv_.notify_all();
     }
@@ -224,14 +226,16 @@ Result<uint64_t> LogProducer::send(const OutMessage& m, void* opaque) {
   PartitionId pid;
   if (m.partition) {
     if (m.partition->value() < 0 || m.partition->value() >= n) {
-      return Status::invalid_argument("partition " + std::to_string(m.partition->value()) + " is out of range for topic '" +
-                                      t->name + "' (it has " + std::to_string(n) + " partitions)");
+      return Status::invalid_argument("partition " + std::to_string(m.partition->value()) +
+                                      " is out of range for topic '" + t->name + "' (it has " +
+                                      std::to_string(n) + " partitions)");
     }
     pid = *m.partition;
   } else if (m.key) {
     pid = partition_for_key(*m.key, n);
   } else {
-    pid = PartitionId(static_cast<int32_t>(t->round_robin.fetch_add(1, std::memory_order_relaxed) % static_cast<uint32_t>(n)));
+    pid = PartitionId(static_cast<int32_t>(t->round_robin.fetch_add(1, std::memory_order_relaxed) %
+                                           static_cast<uint32_t>(n)));
   }
   if (m.timestamp_ms < 0) {
     return Status::invalid_argument("timestamp " + std::to_string(m.timestamp_ms) +
@@ -240,10 +244,11 @@ Result<uint64_t> LogProducer::send(const OutMessage& m, void* opaque) {
   size_t payload = m.value.size() + (m.key ? m.key->size() : 0);
   for (const auto& h : m.headers) payload += h.key.size() + h.value.size();
   if (payload > q_->options().max_message_bytes) {
-    return Status::too_large("message of " + std::to_string(payload) + " bytes (key + value + headers) exceeds the " +
-                             std::to_string(q_->options().max_message_bytes) +
-                             "-byte limit of the log queue (max_message_bytes); store large payloads in the blob "
-                             "store and send a reference");
+    return Status::too_large(
+        "message of " + std::to_string(payload) + " bytes (key + value + headers) exceeds the " +
+        std::to_string(q_->options().max_message_bytes) +
+        "-byte limit of the log queue (max_message_bytes); store large payloads in the blob "
+        "store and send a reference");
   }
   const auto bytes = static_cast<uint32_t>(payload + 32);
   // Backpressure: bound the memory held for unacknowledged messages.
@@ -356,7 +361,8 @@ void LogConsumer::refresh_assignment() {
       epoch = pp->epoch;
       start = pp->tracker.base();
     }
-    auto it = std::find_if(assigned_.begin(), assigned_.end(), [&](const Assigned& a) { return a.index == i; });
+    auto it =
+        std::find_if(assigned_.begin(), assigned_.end(), [&](const Assigned& a) { return a.index == i; });
     if (it != assigned_.end() && it->epoch == epoch) {
       next.push_back(std::move(*it));
     } else {
@@ -370,7 +376,8 @@ void LogConsumer::refresh_assignment() {
 Status LogConsumer::poll(std::vector<Message>& out, size_t max, Millis timeout) {
   if (closed_) return Status::closed("consumer is closed");
   Env* env = q_->env();
-  const int64_t deadline = env->monotonic_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
+  const int64_t deadline =
+      env->monotonic_ns() + std::chrono::duration_cast<std::chrono::nanoseconds>(timeout).count();
   const size_t start_size = out.size();
   for (;;) {
     SLUICE_RETURN_IF_ERROR(coord_->try_serve());
@@ -387,7 +394,8 @@ Status LogConsumer::poll(std::vector<Message>& out, size_t max, Millis timeout) 
         out[i].cookie[0] = reinterpret_cast<uintptr_t>(a.progress);
         out[i].cookie[1] = tag;
       }
-      if (out.size() > before) a.progress->delivered_end.store(out.back().offset.value() + 1, std::memory_order_release);
+      if (out.size() > before)
+        a.progress->delivered_end.store(out.back().offset.value() + 1, std::memory_order_release);
       if (!st.is_ok()) {
         if (out.size() > start_size) break;  // hand over what was read; the error repeats next time
         return st.with_context("group '" + opts_.group + "' reading " + a.progress->topic + "/" +
@@ -396,10 +404,12 @@ Status LogConsumer::poll(std::vector<Message>& out, size_t max, Millis timeout) 
     }
     if (n) rr_ = (rr_ + 1) % n;
     int64_t now = env->monotonic_ns();
-    if (now - last_commit_ns_ >= std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.commit_interval).count()) {
+    if (now - last_commit_ns_ >=
+        std::chrono::duration_cast<std::chrono::nanoseconds>(opts_.commit_interval).count()) {
       last_commit_ns_ = now;
       Status st = coord_->commit();
-      if (!st.is_ok()) sluice::log::error("group commit failed", {{"group", opts_.group}, {"error", st.to_string()}});
+      if (!st.is_ok())
+        sluice::log::error("group commit failed", {{"group", opts_.group}, {"error", st.to_string()}});
     }
     if (out.size() > start_size || now >= deadline) return {};
     q_->wait_for_data(std::min(deadline, now + 5'000'000));  // 5 ms: also see other processes' appends
@@ -415,7 +425,8 @@ Status LogConsumer::ack(const Message& m) {
   std::lock_guard<std::mutex> l(pp->mu);
   if ((pp->epoch & 0xffffffffu) != (m.cookie[1] & 0xffffffffu)) return {};  // moved: the new owner redelivers
   if (m.offset.value() >= pp->delivered_end.load(std::memory_order_acquire)) {
-    return Status::invalid_argument("ack of offset " + std::to_string(m.offset.value()) + " that was not delivered");
+    return Status::invalid_argument("ack of offset " + std::to_string(m.offset.value()) +
+                                    " that was not delivered");
   }
   pp->tracker.ack(m.offset.value());
   return {};
@@ -485,7 +496,8 @@ Status LogQueue::open() {
     std::string listing;
     for (size_t i = 0; i < names->size() && i < 5; ++i) listing += (i ? ", " : "") + (*names)[i];
     return Status::invalid_argument("'" + dir + "' is not a sluice log directory (it has no " + kMarkerFile +
-                                    " and holds: " + listing + "); point the queue at an empty or sluice directory");
+                                    " and holds: " + listing +
+                                    "); point the queue at an empty or sluice directory");
   } else {
     SLUICE_RETURN_IF_ERROR(
         env_->write_file_atomic(marker, std::string(kMarkerPrefix) + std::to_string(kFormatVersion) + "\n"));
@@ -499,12 +511,13 @@ Status LogQueue::open() {
 Status LogQueue::load_topic_locked(const std::string& name, Topic** out) {
   std::string meta = topics_dir() + "/" + name + "/topic.json";
   if (!env_->exists(meta)) {
-    return Status::not_found("topic '" + name + "' does not exist (create it with `sluice topics create " + name +
-                             " --partitions N`)");
+    return Status::not_found("topic '" + name + "' does not exist (create it with `sluice topics create " +
+                             name + " --partitions N`)");
   }
   SLUICE_ASSIGN_OR_RETURN(std::string text, env_->read_file(meta));
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("partitions") || !j["partitions"].is_number_integer()) {
+  if (j.is_discarded() || !j.is_object() || !j.contains("partitions") ||
+      !j["partitions"].is_number_integer()) {
     return Status::corruption("topic metadata '" + meta + "' is damaged");
   }
   auto t = std::make_unique<Topic>();
@@ -551,15 +564,15 @@ Result<Topic*> LogQueue::find_topic(std::string_view name, bool may_create) {
 
 Result<PartitionLog*> LogQueue::open_partition(Topic* t, PartitionId p) {
   if (p.value() < 0 || p.value() >= t->config.partitions) {
-    return Status::invalid_argument("partition " + std::to_string(p.value()) + " is out of range for topic '" + t->name +
-                                    "'");
+    return Status::invalid_argument("partition " + std::to_string(p.value()) +
+                                    " is out of range for topic '" + t->name + "'");
   }
   std::lock_guard<std::mutex> l(t->mu);
   auto& slot = t->logs[static_cast<size_t>(p.value())];
   if (!slot) {
-    SLUICE_ASSIGN_OR_RETURN(slot, PartitionLog::open(env_, opts_, topics_dir() + "/" + t->name + "/" +
-                                                                       std::to_string(p.value()),
-                                                     t->name, p));
+    SLUICE_ASSIGN_OR_RETURN(
+        slot, PartitionLog::open(env_, opts_, topics_dir() + "/" + t->name + "/" + std::to_string(p.value()),
+                                 t->name, p));
   }
   return slot.get();
 }
@@ -621,7 +634,8 @@ void LogQueue::flusher_loop() {
                                     Offset(base >= 0 ? base + static_cast<int64_t>(k) : -1));
         }
       }
-      if (!st.is_ok()) sluice::log::error("log append failed", {{"partition", pb->log->dir()}, {"error", st.to_string()}});
+      if (!st.is_ok())
+        sluice::log::error("log append failed", {{"partition", pb->log->dir()}, {"error", st.to_string()}});
       batches.clear();
     }
     if (!work.empty()) {
@@ -762,7 +776,8 @@ Status LogQueue::create_topic(std::string_view name, const TopicConfig& cfg) {
   // Build the topic in a temporary directory and rename it into place: no half topics.
   // A short temporary name: a 249-character topic name plus a suffix would pass NAME_MAX.
   static std::atomic<uint64_t> tmp_counter{0};
-  std::string tmp = topics_dir() + "/.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++tmp_counter);
+  std::string tmp =
+      topics_dir() + "/.tmp-" + std::to_string(::getpid()) + "-" + std::to_string(++tmp_counter);
   SLUICE_RETURN_IF_ERROR(env_->create_dirs(tmp));
   SLUICE_RETURN_IF_ERROR(env_->write_file_atomic(tmp + "/topic.json", topic_json(cfg, env_->now_ms())));
   Status st = env_->rename(tmp, dir);
@@ -804,7 +819,8 @@ Result<std::vector<std::string>> LogQueue::list_groups() {
   std::sort(names.begin(), names.end());
   std::vector<std::string> out;
   for (auto& n : names)
-    if (env_->exists(groups_dir() + "/" + n + "/offsets") || env_->exists(groups_dir() + "/" + n + "/members.json"))
+    if (env_->exists(groups_dir() + "/" + n + "/offsets") ||
+        env_->exists(groups_dir() + "/" + n + "/members.json"))
       out.push_back(n);
   return out;
 }
@@ -832,8 +848,10 @@ Result<GroupInfo> LogQueue::describe_group(std::string_view group) {
     auto f = env_->open(dir + "/lock", {});
     if (f.is_ok()) {
       Status st = (*f)->lock(false);
-      if (st.code() == Code::kBusy) active = true;
-      else if (st.is_ok()) (void)(*f)->unlock();
+      if (st.code() == Code::kBusy)
+        active = true;
+      else if (st.is_ok())
+        (void)(*f)->unlock();
     }
   }
   info.state = active ? "active" : "empty";
@@ -886,8 +904,8 @@ Result<std::vector<PartitionOffset>> LogQueue::reset_offsets(std::string_view gr
   SLUICE_RETURN_IF_ERROR(validate_group_name(group));
   SLUICE_ASSIGN_OR_RETURN(Topic * t, find_topic(topic, false));
   if (partition && (partition->value() < 0 || partition->value() >= t->config.partitions)) {
-    return Status::invalid_argument("partition " + std::to_string(partition->value()) + " is out of range for topic '" +
-                                    t->name + "'");
+    return Status::invalid_argument("partition " + std::to_string(partition->value()) +
+                                    " is out of range for topic '" + t->name + "'");
   }
   const std::string dir = groups_dir() + "/" + std::string(group);
   SLUICE_RETURN_IF_ERROR(env_->create_dirs(dir));
@@ -939,27 +957,66 @@ Result<std::vector<PartitionOffset>> LogQueue::reset_offsets(std::string_view gr
 
 namespace {
 
-Result<uint64_t> parse_size(std::string_view key, std::string_view v) {
-  uint64_t mult = 1;
-  std::string s(v);
-  auto strip = [&](std::string_view suf, uint64_t m) {
-    if (s.size() > suf.size() && s.ends_with(suf)) {
-      s.resize(s.size() - suf.size());
-      mult = m;
-      return true;
-    }
-    return false;
-  };
-  strip("GiB", 1ull << 30) || strip("MiB", 1ull << 20) || strip("KiB", 1ull << 10) || strip("G", 1ull << 30) ||
-      strip("M", 1ull << 20) || strip("K", 1ull << 10);
-  if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 15) {
-    return Status::invalid_argument("log queue option " + std::string(key) + "=" + std::string(v) +
-                                    " is not a size (examples: 1048576, 64MiB)");
-  }
-  return std::stoull(s) * mult;
-}
+// The log backend's settings: the one list, used for parsing, errors and docs/CONFIGURATION.md.
+constexpr config::Property kLogProperties[] = {
+    {"fsync", config::Kind::kEnum, "batch",
+     "When a send is acknowledged: `batch` fsyncs every written batch first (group commit; survives "
+     "power loss), `interval` acknowledges after the write and fsyncs every `fsync_interval_ms`, "
+     "`never` leaves flushing to the OS (survives a crash of sluice, not of the machine)",
+     "batch|interval|never"},
+    {"fsync_interval_ms", config::Kind::kMillis, "1000", "fsync period in `interval` mode", {}, 1, 3'600'000},
+    {"compression", config::Kind::kEnum, "none", "Compression of each written batch", "none|lz4|zstd"},
+    {"segment_bytes",
+     config::Kind::kSize,
+     "64MiB",
+     "Roll to a new segment file past this size",
+     {},
+     1024,
+     static_cast<int64_t>(kMaxSegmentBytes)},
+    {"max_message_bytes",
+     config::Kind::kSize,
+     "8MiB",
+     "Largest message (key + value + headers); larger sends fail with `too_large`",
+     {},
+     1,
+     1ll << 30},
+    {"max_batch_bytes",
+     config::Kind::kSize,
+     "1MiB",
+     "Largest batch the writer builds from queued sends",
+     {},
+     1024,
+     1ll << 30},
+    {"index_interval_bytes",
+     config::Kind::kSize,
+     "4096",
+     "Bytes of log between two sparse index entries",
+     {},
+     1,
+     1ll << 30},
+    {"auto_create", config::Kind::kBool, "false",
+     "Create unknown topics on first use instead of refusing them"},
+    {"partitions",
+     config::Kind::kInt,
+     "1",
+     "Partitions of topics made by `auto_create`",
+     {},
+     1,
+     kMaxPartitions},
+    {"retention_check_ms",
+     config::Kind::kMillis,
+     "30000",
+     "How often retention looks for segments to delete",
+     {},
+     1,
+     86'400'000},
+};
 
 }  // namespace
+
+std::span<const config::Property> log_properties() {
+  return kLogProperties;
+}
 
 Result<LogOptions> parse_log_uri(std::string_view uri) {
   LogOptions o;
@@ -972,62 +1029,30 @@ Result<LogOptions> parse_log_uri(std::string_view uri) {
   auto q = rest.find('?');
   o.dir = std::string(rest.substr(0, q));
   while (o.dir.size() > 1 && o.dir.back() == '/') o.dir.pop_back();
-  if (o.dir.empty()) return Status::invalid_argument("log queue URI '" + std::string(uri) + "' names no directory");
-  if (q == std::string_view::npos) return o;
-  std::string_view query = rest.substr(q + 1);
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view kv = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (kv.empty()) continue;
-    auto eq = kv.find('=');
-    std::string_view k = kv.substr(0, eq);
-    std::string_view v = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
-    if (k == "fsync") {
-      if (v == "batch" || v == "always") o.fsync = FsyncMode::kBatch;
-      else if (v == "interval") o.fsync = FsyncMode::kInterval;
-      else if (v == "never") o.fsync = FsyncMode::kNever;
-      else return Status::invalid_argument("log queue option fsync=" + std::string(v) + ": use batch, interval or never");
-    } else if (k == "compression") {
-      if (v == "none") o.compression = kNone;
-      else if (v == "lz4") o.compression = kLz4;
-      else if (v == "zstd") o.compression = kZstd;
-      else return Status::invalid_argument("log queue option compression=" + std::string(v) + ": use none, lz4 or zstd");
-    } else if (k == "auto_create") {
-      if (v != "true" && v != "false") return Status::invalid_argument("log queue option auto_create: true or false");
-      o.auto_create_topics = v == "true";
-    } else if (k == "partitions") {
-      SLUICE_ASSIGN_OR_RETURN(uint64_t n, parse_size(k, v));
-      if (n < 1 || n > kMaxPartitions) return Status::invalid_argument("log queue option partitions: 1..10000");
-      o.default_partitions = static_cast<int32_t>(n);
-    } else if (k == "fsync_interval_ms") {
-      SLUICE_ASSIGN_OR_RETURN(uint64_t n, parse_size(k, v));
-      o.fsync_interval_ms = static_cast<int64_t>(n);
-    } else if (k == "retention_check_ms") {
-      SLUICE_ASSIGN_OR_RETURN(uint64_t n, parse_size(k, v));
-      o.retention_check_ms = static_cast<int64_t>(n);
-    } else if (k == "segment_bytes") {
-      SLUICE_ASSIGN_OR_RETURN(o.segment_bytes, parse_size(k, v));
-      if (o.segment_bytes < 1024 || o.segment_bytes > kMaxSegmentBytes) {
-        return Status::invalid_argument("log queue option segment_bytes: 1KiB..1GiB");
-      }
-    } else if (k == "max_message_bytes") {
-      SLUICE_ASSIGN_OR_RETURN(o.max_message_bytes, parse_size(k, v));
-      if (o.max_message_bytes < 1 || o.max_message_bytes > (1ull << 30)) {
-        return Status::invalid_argument("log queue option max_message_bytes: 1..1GiB");
-      }
-    } else if (k == "max_batch_bytes") {
-      SLUICE_ASSIGN_OR_RETURN(o.max_batch_bytes, parse_size(k, v));
-    } else if (k == "index_interval_bytes") {
-      SLUICE_ASSIGN_OR_RETURN(uint64_t n, parse_size(k, v));
-      o.index_interval_bytes = static_cast<uint32_t>(n);
-    } else {
-      return Status::invalid_argument(
-          "unknown log queue option '" + std::string(k) +
-          "' (known: fsync, fsync_interval_ms, compression, auto_create, partitions, segment_bytes, "
-          "max_message_bytes, max_batch_bytes, index_interval_bytes, retention_check_ms)");
-    }
-  }
+  if (o.dir.empty())
+    return Status::invalid_argument("log queue URI '" + std::string(uri) + "' names no directory");
+  std::string_view query = q == std::string_view::npos ? std::string_view() : rest.substr(q + 1);
+  const auto table = log_properties();
+  SLUICE_ASSIGN_OR_RETURN(config::Values v, config::parse_query(query, table, "log queue"));
+  SLUICE_ASSIGN_OR_RETURN(std::string fsync, config::get_string(v, table, "fsync"));
+  o.fsync = fsync == "batch"      ? FsyncMode::kBatch
+            : fsync == "interval" ? FsyncMode::kInterval
+                                  : FsyncMode::kNever;
+  SLUICE_ASSIGN_OR_RETURN(std::string comp, config::get_string(v, table, "compression"));
+  o.compression = comp == "lz4" ? kLz4 : comp == "zstd" ? kZstd : kNone;
+  SLUICE_ASSIGN_OR_RETURN(o.fsync_interval_ms, config::get_int(v, table, "fsync_interval_ms"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t seg, config::get_int(v, table, "segment_bytes"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t max_msg, config::get_int(v, table, "max_message_bytes"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t max_batch, config::get_int(v, table, "max_batch_bytes"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t index_interval, config::get_int(v, table, "index_interval_bytes"));
+  SLUICE_ASSIGN_OR_RETURN(int64_t parts, config::get_int(v, table, "partitions"));
+  SLUICE_ASSIGN_OR_RETURN(o.auto_create_topics, config::get_bool(v, table, "auto_create"));
+  SLUICE_ASSIGN_OR_RETURN(o.retention_check_ms, config::get_int(v, table, "retention_check_ms"));
+  o.segment_bytes = static_cast<uint64_t>(seg);
+  o.max_message_bytes = static_cast<uint64_t>(max_msg);
+  o.max_batch_bytes = static_cast<uint64_t>(max_batch);
+  o.index_interval_bytes = static_cast<uint32_t>(index_interval);
+  o.default_partitions = static_cast<int32_t>(parts);
   return o;
 }
 

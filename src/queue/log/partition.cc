@@ -85,17 +85,10 @@ Status PartitionLog::init() {
   } else {
     int64_t base = segments_.back();
     SLUICE_RETURN_IF_ERROR(open_active_locked(base));
+    // CRCs are checked past the recovery point; with no trustworthy head, everywhere.
     uint64_t from = 0;
-    int64_t from_offset = base;
-    if (valid && disk.active_base == base) {
-      from = disk.durable_position;
-      from_offset = disk.durable_offset;
-      if (from_offset < base) {
-        from = 0;
-        from_offset = base;
-      }
-    }
-    SLUICE_RETURN_IF_ERROR(recover_active_locked(from, from_offset));
+    if (valid && disk.active_base == base && disk.durable_offset >= base) from = disk.durable_position;
+    SLUICE_RETURN_IF_ERROR(recover_active_locked(from, 0, base));
   }
   // Everything recovered is now made durable, so the recovery point is the end.
   SLUICE_RETURN_IF_ERROR(active_log_->sync());
@@ -147,18 +140,23 @@ Status PartitionLog::open_active_locked(int64_t base) {
   return {};
 }
 
-Status PartitionLog::recover_active_locked(uint64_t from, int64_t from_offset) {
+Status PartitionLog::recover_active_locked(uint64_t from, uint64_t walk_from, int64_t walk_offset) {
   const int64_t base = active_file_base_;
   const std::string path = segment_path(base, ".log");
   SLUICE_ASSIGN_OR_RETURN(uint64_t file_size, active_log_->size());
-  active_index_entries_.clear();
-  active_time_entries_.clear();
-  bytes_since_index_ = 0;
-  max_ts_so_far_ = INT64_MIN;
-  // Walk every batch header from the start to rebuild the indexes; check CRCs from `from` on.
+  if (walk_from == 0) {
+    active_index_entries_.clear();
+    active_time_entries_.clear();
+    bytes_since_index_ = 0;
+    max_ts_so_far_ = INT64_MIN;
+    walk_offset = base;
+  }
+  const size_t index_before = active_index_entries_.size();
+  const size_t time_before = active_time_entries_.size();
+  // Walk the batch headers from walk_from to extend the indexes; check CRCs from `from` on.
   std::string buf;
-  uint64_t pos = 0;
-  int64_t expect = base;
+  uint64_t pos = walk_from;
+  int64_t expect = walk_offset;
   std::string why;
   while (pos < file_size) {
     char hdr[kBatchHeaderSize];
@@ -169,7 +167,8 @@ Status PartitionLog::recover_active_locked(uint64_t from, int64_t from_offset) {
     }
     BatchHeader h = decode_batch_header(hdr);
     if (h.base_offset != expect) {
-      why = "unexpected base offset " + std::to_string(h.base_offset) + " (expected " + std::to_string(expect) + ")";
+      why = "unexpected base offset " + std::to_string(h.base_offset) + " (expected " +
+            std::to_string(expect) + ")";
       break;
     }
     if (h.length < kBatchHeaderSize - kBatchLengthFieldEnd || pos + h.total_size() > file_size) {
@@ -191,35 +190,22 @@ Status PartitionLog::recover_active_locked(uint64_t from, int64_t from_offset) {
                          {{"file", path}, {"position", pos}});
       break;
     }
-    SLUICE_RETURN_IF_ERROR(append_index_locked(h.base_offset, h.max_timestamp, pos, h.total_size()));
+    note_batch_locked(h.base_offset, h.max_timestamp, pos, h.total_size());
     expect = h.next_offset();
     pos += h.total_size();
   }
   if (pos < file_size) {
     if (pos >= from) {
-      sluice::log::warn("log recovery: truncated a torn or corrupt tail",
-                        {{"file", path}, {"position", pos}, {"bytes_dropped", file_size - pos}, {"reason", why}});
+      sluice::log::warn(
+          "log recovery: truncated a torn or corrupt tail",
+          {{"file", path}, {"position", pos}, {"bytes_dropped", file_size - pos}, {"reason", why}});
       SLUICE_RETURN_IF_ERROR(active_log_->truncate(pos));
     } else {
       pos = file_size;  // keep the damaged segment as it is; offsets past the damage are unknown
     }
   }
-  (void)from_offset;
-  // Rewrite the index files to match what was found.
-  SLUICE_RETURN_IF_ERROR(active_index_->truncate(0));
-  SLUICE_RETURN_IF_ERROR(active_timeindex_->truncate(0));
-  std::string ib(active_index_entries_.size() * kIndexEntrySize, '\0');
-  for (size_t i = 0; i < active_index_entries_.size(); ++i) {
-    put_u32(ib.data() + i * kIndexEntrySize, active_index_entries_[i].first);
-    put_u32(ib.data() + i * kIndexEntrySize + 4, active_index_entries_[i].second);
-  }
-  SLUICE_RETURN_IF_ERROR(active_index_->write_at(0, ib.data(), ib.size()));
-  std::string tb(active_time_entries_.size() * kTimeIndexEntrySize, '\0');
-  for (size_t i = 0; i < active_time_entries_.size(); ++i) {
-    put_u64(tb.data() + i * kTimeIndexEntrySize, static_cast<uint64_t>(active_time_entries_[i].first));
-    put_u32(tb.data() + i * kTimeIndexEntrySize + 8, active_time_entries_[i].second);
-  }
-  SLUICE_RETURN_IF_ERROR(active_timeindex_->write_at(0, tb.data(), tb.size()));
+  // Bring the index files in line with what was found: the new entries, and nothing after them.
+  SLUICE_RETURN_IF_ERROR(write_indexes_locked(index_before, time_before));
   head_.active_base = base;
   head_.next_offset = expect;
   head_.active_size = pos;
@@ -227,9 +213,28 @@ Status PartitionLog::recover_active_locked(uint64_t from, int64_t from_offset) {
   return {};
 }
 
-Status PartitionLog::append_index_locked(int64_t base_offset, int64_t max_ts, uint64_t position, uint64_t size) {
-  bool first = active_index_entries_.empty();
-  if (first || bytes_since_index_ >= opts_.index_interval_bytes) {
+Status PartitionLog::write_indexes_locked(size_t index_from, size_t time_from, bool cut) {
+  std::string ib((active_index_entries_.size() - index_from) * kIndexEntrySize, '\0');
+  for (size_t i = index_from; i < active_index_entries_.size(); ++i) {
+    char* e = ib.data() + (i - index_from) * kIndexEntrySize;
+    put_u32(e, active_index_entries_[i].first);
+    put_u32(e + 4, active_index_entries_[i].second);
+  }
+  SLUICE_RETURN_IF_ERROR(active_index_->write_at(index_from * kIndexEntrySize, ib.data(), ib.size()));
+  if (cut) SLUICE_RETURN_IF_ERROR(active_index_->truncate(active_index_entries_.size() * kIndexEntrySize));
+  std::string tb((active_time_entries_.size() - time_from) * kTimeIndexEntrySize, '\0');
+  for (size_t i = time_from; i < active_time_entries_.size(); ++i) {
+    char* e = tb.data() + (i - time_from) * kTimeIndexEntrySize;
+    put_u64(e, static_cast<uint64_t>(active_time_entries_[i].first));
+    put_u32(e + 8, active_time_entries_[i].second);
+  }
+  SLUICE_RETURN_IF_ERROR(active_timeindex_->write_at(time_from * kTimeIndexEntrySize, tb.data(), tb.size()));
+  if (!cut) return {};
+  return active_timeindex_->truncate(active_time_entries_.size() * kTimeIndexEntrySize);
+}
+
+void PartitionLog::note_batch_locked(int64_t base_offset, int64_t max_ts, uint64_t position, uint64_t size) {
+  if (active_index_entries_.empty() || bytes_since_index_ >= opts_.index_interval_bytes) {
     auto rel = static_cast<uint32_t>(base_offset - active_file_base_);
     active_index_entries_.emplace_back(rel, static_cast<uint32_t>(position));
     bytes_since_index_ = 0;
@@ -237,12 +242,8 @@ Status PartitionLog::append_index_locked(int64_t base_offset, int64_t max_ts, ui
       max_ts_so_far_ = max_ts;
       active_time_entries_.emplace_back(max_ts, rel);
     }
-  } else if (max_ts > max_ts_so_far_ && !active_time_entries_.empty()) {
-    // Keep the time index's maximum honest even between index entries: the entry may lag,
-    // so searches start at or before the right place.
   }
   bytes_since_index_ += size;
-  return {};
 }
 
 void PartitionLog::publish_locked() {
@@ -258,21 +259,28 @@ Status PartitionLog::refresh_locked() {
     SLUICE_ASSIGN_OR_RETURN(uint64_t sz, active_log_->size());
     if (sz == head_.active_size) return {};
   }
-  // Another process appended, rolled or died mid-write: reload from disk.
+  // Another process appended, rolled or died mid-write: catch up from disk. When the segment is
+  // the one this process knows, only what was added since is walked.
+  const HeadRecord known = head_;
   SLUICE_RETURN_IF_ERROR(list_segments_locked(&segments_));
   if (segments_.empty()) return Status::corruption("partition '" + dir_ + "' lost all its segments");
   int64_t base = segments_.back();
-  if (active_file_base_ != base) SLUICE_RETURN_IF_ERROR(open_active_locked(base));
-  size_t written_index = active_index_entries_.size();
-  (void)written_index;
+  bool same_segment = active_file_base_ == base;
+  if (!same_segment) SLUICE_RETURN_IF_ERROR(open_active_locked(base));
   uint64_t from = 0;
-  int64_t from_offset = base;
   if (valid && disk.active_base == base) {
     head_ = disk;
     from = disk.durable_position;
-    from_offset = disk.durable_offset;
   }
-  SLUICE_RETURN_IF_ERROR(recover_active_locked(from, from_offset));
+  SLUICE_ASSIGN_OR_RETURN(uint64_t file_size, active_log_->size());
+  const bool incremental = same_segment && known.active_base == base && known.active_size <= file_size &&
+                           (!valid || disk.active_base != base || disk.active_size >= known.active_size);
+  if (incremental) {
+    SLUICE_RETURN_IF_ERROR(recover_active_locked(std::max<uint64_t>(from, known.active_size),
+                                                 known.active_size, known.next_offset));
+  } else {
+    SLUICE_RETURN_IF_ERROR(recover_active_locked(from, 0, base));
+  }
   if (valid && disk.active_base == base) {
     head_.durable_offset = std::min(disk.durable_offset, head_.next_offset);
   }
@@ -282,21 +290,8 @@ Status PartitionLog::refresh_locked() {
 Status PartitionLog::roll_locked() {
   // Seal the old segment: data and indexes reach the disk before the new segment exists.
   SLUICE_RETURN_IF_ERROR(active_log_->sync());
-  std::string ib(active_index_entries_.size() * kIndexEntrySize, '\0');
-  for (size_t i = 0; i < active_index_entries_.size(); ++i) {
-    put_u32(ib.data() + i * kIndexEntrySize, active_index_entries_[i].first);
-    put_u32(ib.data() + i * kIndexEntrySize + 4, active_index_entries_[i].second);
-  }
-  SLUICE_RETURN_IF_ERROR(active_index_->truncate(0));
-  SLUICE_RETURN_IF_ERROR(active_index_->write_at(0, ib.data(), ib.size()));
+  SLUICE_RETURN_IF_ERROR(write_indexes_locked(0, 0));
   SLUICE_RETURN_IF_ERROR(active_index_->sync());
-  std::string tb(active_time_entries_.size() * kTimeIndexEntrySize, '\0');
-  for (size_t i = 0; i < active_time_entries_.size(); ++i) {
-    put_u64(tb.data() + i * kTimeIndexEntrySize, static_cast<uint64_t>(active_time_entries_[i].first));
-    put_u32(tb.data() + i * kTimeIndexEntrySize + 8, active_time_entries_[i].second);
-  }
-  SLUICE_RETURN_IF_ERROR(active_timeindex_->truncate(0));
-  SLUICE_RETURN_IF_ERROR(active_timeindex_->write_at(0, tb.data(), tb.size()));
   SLUICE_RETURN_IF_ERROR(active_timeindex_->sync());
   int64_t base = head_.next_offset;
   SLUICE_RETURN_IF_ERROR(open_active_locked(base));
@@ -368,26 +363,18 @@ Status PartitionLog::append_locked(std::vector<BatchBuilder*>& batches, std::vec
     BatchHeader h = decode_batch_header(bytes.data());
     size_t idx_before = active_index_entries_.size();
     size_t tidx_before = active_time_entries_.size();
-    SLUICE_RETURN_IF_ERROR(append_index_locked(base, h.max_timestamp, pos, bytes.size()));
-    if (active_index_entries_.size() > idx_before) {
-      char e[kIndexEntrySize];
-      put_u32(e, active_index_entries_.back().first);
-      put_u32(e + 4, active_index_entries_.back().second);
-      SLUICE_RETURN_IF_ERROR(active_index_->write_at(idx_before * kIndexEntrySize, e, sizeof e));
-    }
-    if (active_time_entries_.size() > tidx_before) {
-      char e[kTimeIndexEntrySize];
-      put_u64(e, static_cast<uint64_t>(active_time_entries_.back().first));
-      put_u32(e + 8, active_time_entries_.back().second);
-      SLUICE_RETURN_IF_ERROR(active_timeindex_->write_at(tidx_before * kTimeIndexEntrySize, e, sizeof e));
+    note_batch_locked(base, h.max_timestamp, pos, bytes.size());
+    if (active_index_entries_.size() > idx_before || active_time_entries_.size() > tidx_before) {
+      SLUICE_RETURN_IF_ERROR(write_indexes_locked(idx_before, tidx_before, /*cut=*/false));
     }
     head_.active_size += bytes.size();
     head_.next_offset = base + b->count();
     base_offsets->push_back(base);
   }
   int64_t now = env_->monotonic_ns();
-  bool do_sync = opts_.fsync == FsyncMode::kBatch ||
-                 (opts_.fsync == FsyncMode::kInterval && now - last_sync_ns_ >= opts_.fsync_interval_ms * 1'000'000);
+  bool do_sync =
+      opts_.fsync == FsyncMode::kBatch ||
+      (opts_.fsync == FsyncMode::kInterval && now - last_sync_ns_ >= opts_.fsync_interval_ms * 1'000'000);
   if (do_sync) {
     SLUICE_RETURN_IF_ERROR(active_log_->sync());
     last_sync_ns_ = now;
@@ -494,8 +481,9 @@ Result<SegmentPosition> PartitionLog::find(int64_t offset) {
   SLUICE_ASSIGN_OR_RETURN(auto idx, load_index(base));
   SegmentPosition sp{base, 0};
   auto rel = offset - base;
-  for (auto it = std::upper_bound(idx.begin(), idx.end(), std::pair<uint32_t, uint32_t>(
-                                      static_cast<uint32_t>(std::max<int64_t>(rel, 0)), UINT32_MAX));
+  for (auto it = std::upper_bound(
+           idx.begin(), idx.end(),
+           std::pair<uint32_t, uint32_t>(static_cast<uint32_t>(std::max<int64_t>(rel, 0)), UINT32_MAX));
        it != idx.begin();) {
     --it;
     sp.position = it->second;
@@ -663,7 +651,8 @@ Status PartitionReader::read(size_t max, std::vector<Message>* out) {
         SLUICE_ASSIGN_OR_RETURN(size_t m, file_->read_at(chunk_pos, buf.size(), buf.data()));
         if (m < buf.size()) {
           return Status::corruption(where(file_->path(), chunk_pos) + ": batch of " +
-                                    std::to_string(h.total_size()) + " bytes runs past the end of the segment");
+                                    std::to_string(h.total_size()) +
+                                    " bytes runs past the end of the segment");
         }
         n = m;
       }

@@ -80,12 +80,17 @@ class PartitionLog {
   Status refresh_locked();
   Status list_segments_locked(std::vector<int64_t>* out);
   Status open_active_locked(int64_t base);
-  // Checks the active segment from `from` (at offset from_offset) to the end of the file,
-  // truncating at the first bad batch; rebuilds the active indexes.
-  Status recover_active_locked(uint64_t from, int64_t from_offset);
+  // Walks the active segment's batches from walk_from (where offset walk_offset starts; 0 means
+  // from scratch) to the end of the file, extending the indexes; checks CRCs from `from` on and
+  // truncates at the first bad batch there.
+  Status recover_active_locked(uint64_t from, uint64_t walk_from, int64_t walk_offset);
   Status roll_locked();
   Status append_locked(std::vector<BatchBuilder*>& batches, std::vector<int64_t>* base_offsets);
-  Status append_index_locked(int64_t base_offset, int64_t max_ts, uint64_t position, uint64_t size);
+  // Writes index entries from these positions on to the files (and, with cut, ends the files
+  // after the last entry, dropping stale ones another writer may have left).
+  Status write_indexes_locked(size_t index_from, size_t time_from, bool cut = true);
+  // Adds index entries for a batch when the sparse interval says so.
+  void note_batch_locked(int64_t base_offset, int64_t max_ts, uint64_t position, uint64_t size);
   Result<std::vector<std::pair<uint32_t, uint32_t>>> load_index(int64_t base);
   void publish_locked();
 

@@ -1,0 +1,149 @@
+#include "config/property.h"
+
+#include <charconv>
+
+namespace sluice::config {
+namespace {
+
+std::string_view kind_name(Kind k) {
+  switch (k) {
+    case Kind::kString: return "string";
+    case Kind::kInt: return "integer";
+    case Kind::kSize: return "size";
+    case Kind::kMillis: return "milliseconds";
+    case Kind::kBool: return "bool";
+    case Kind::kEnum: return "enum";
+  }
+  return "?";
+}
+
+const Property* find(std::span<const Property> table, std::string_view name) {
+  for (const auto& p : table)
+    if (p.name == name) return &p;
+  return nullptr;
+}
+
+Result<int64_t> parse_number(const Property& p, std::string_view v, std::string_view what) {
+  auto bad = [&](std::string_view why) {
+    return Status::invalid_argument(std::string(what) + " setting " + std::string(p.name) + "=" +
+                                    std::string(v) + ": " + std::string(why));
+  };
+  int64_t mult = 1;
+  std::string_view digits = v;
+  if (p.kind == Kind::kSize) {
+    for (auto [suffix, m] : {std::pair<std::string_view, int64_t>{"GiB", 1ll << 30},
+                             {"MiB", 1ll << 20},
+                             {"KiB", 1ll << 10},
+                             {"G", 1ll << 30},
+                             {"M", 1ll << 20},
+                             {"K", 1ll << 10}}) {
+      if (digits.size() > suffix.size() && digits.ends_with(suffix)) {
+        digits.remove_suffix(suffix.size());
+        mult = m;
+        break;
+      }
+    }
+  }
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size()) {
+    return bad(p.kind == Kind::kSize ? "not a size (examples: 1048576, 64KiB, 8MiB)" : "not a whole number");
+  }
+  if (n > std::numeric_limits<int64_t>::max() / mult || n < std::numeric_limits<int64_t>::min() / mult) {
+    return bad("too large");
+  }
+  n *= mult;
+  if (n < p.min || n > p.max) {
+    return bad("outside " + std::to_string(p.min) + ".." + std::to_string(p.max));
+  }
+  return n;
+}
+
+}  // namespace
+
+Status check_value(const Property& p, std::string_view v, std::string_view what) {
+  switch (p.kind) {
+    case Kind::kString: return {};
+    case Kind::kInt:
+    case Kind::kSize:
+    case Kind::kMillis: return parse_number(p, v, what).status();
+    case Kind::kBool:
+      if (v == "true" || v == "false") return {};
+      return Status::invalid_argument(std::string(what) + " setting " + std::string(p.name) + "=" +
+                                      std::string(v) + ": use true or false");
+    case Kind::kEnum: {
+      std::string_view rest = p.choices;
+      while (!rest.empty()) {
+        auto bar = rest.find('|');
+        if (rest.substr(0, bar) == v) return {};
+        rest = bar == std::string_view::npos ? std::string_view() : rest.substr(bar + 1);
+      }
+      std::string choices(p.choices);
+      for (auto& c : choices)
+        if (c == '|') c = ',';
+      return Status::invalid_argument(std::string(what) + " setting " + std::string(p.name) + "=" +
+                                      std::string(v) + ": use one of " + choices);
+    }
+  }
+  return {};
+}
+
+Result<Values> parse_query(std::string_view query, std::span<const Property> table, std::string_view what) {
+  Values out;
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    std::string_view kv = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    if (kv.empty()) continue;
+    auto eq = kv.find('=');
+    std::string_view k = kv.substr(0, eq);
+    std::string_view v = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+    const Property* p = find(table, k);
+    if (!p) {
+      std::string known;
+      for (const auto& q : table) known += (known.empty() ? "" : ", ") + std::string(q.name);
+      return Status::invalid_argument("unknown " + std::string(what) + " setting '" + std::string(k) +
+                                      "' (known: " + known + ")");
+    }
+    SLUICE_RETURN_IF_ERROR(check_value(*p, v, what));
+    out[std::string(k)] = std::string(v);
+  }
+  return out;
+}
+
+Result<int64_t> get_int(const Values& values, std::span<const Property> table, std::string_view name) {
+  const Property* p = find(table, name);
+  if (!p) return Status::internal("no property " + std::string(name));
+  auto it = values.find(name);
+  return parse_number(*p, it == values.end() ? p->default_value : std::string_view(it->second), "");
+}
+
+Result<bool> get_bool(const Values& values, std::span<const Property> table, std::string_view name) {
+  const Property* p = find(table, name);
+  if (!p) return Status::internal("no property " + std::string(name));
+  auto it = values.find(name);
+  return (it == values.end() ? p->default_value : std::string_view(it->second)) == "true";
+}
+
+Result<std::string> get_string(const Values& values, std::span<const Property> table, std::string_view name) {
+  const Property* p = find(table, name);
+  if (!p) return Status::internal("no property " + std::string(name));
+  auto it = values.find(name);
+  return std::string(it == values.end() ? p->default_value : std::string_view(it->second));
+}
+
+std::string markdown_table(std::span<const Property> table) {
+  std::string out = "| setting | type | default | description |\n|---|---|---|---|\n";
+  for (const auto& p : table) {
+    std::string type(kind_name(p.kind));
+    if (p.kind == Kind::kEnum) {
+      type = std::string(p.choices);
+      for (size_t i = 0; (i = type.find('|', i)) != std::string::npos; i += 3) type.replace(i, 1, " \\| ");
+    }
+    out += "| `" + std::string(p.name) + "` | " + type + " | `" + std::string(p.default_value) + "` | " +
+           std::string(p.help) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace sluice::config

@@ -1,0 +1,58 @@
+// Property tables: every setting of a component is one row (name, kind, default, help), and the
+// table drives parsing, --help text and the generated docs/CONFIGURATION.md (`sluice config`).
+// A component declares its table once; nothing else lists its settings.
+// Thread-safety: tables are constant data; the functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+
+namespace sluice::config {
+
+enum class Kind {
+  kString,
+  kInt,     // a whole number
+  kSize,    // bytes: 1048576, 64KiB, 8MiB, 1GiB (K/M/G are binary too)
+  kMillis,  // a duration in milliseconds
+  kBool,    // true | false
+  kEnum,    // one of `choices`, written "a|b|c"
+};
+
+struct Property {
+  std::string_view name;
+  Kind kind;
+  std::string_view default_value;
+  std::string_view help;
+  std::string_view choices = {};  // kEnum only
+  int64_t min = 0;
+  int64_t max = std::numeric_limits<int64_t>::max();
+};
+
+// Values by name, as given (checked against their property).
+using Values = std::map<std::string, std::string, std::less<>>;
+
+// Parses "k=v&k2=v2" (a URI query) against the table. Unknown names and bad values are BadInput
+// naming the setting, what was given and what is accepted. `what` names the owner in messages.
+[[nodiscard]] Result<Values> parse_query(std::string_view query, std::span<const Property> table,
+                                         std::string_view what);
+// Checks one value against its property.
+[[nodiscard]] Status check_value(const Property& p, std::string_view value, std::string_view what);
+
+// The value of name in values, or the property's default. The name must be in the table.
+[[nodiscard]] Result<int64_t> get_int(const Values& values, std::span<const Property> table,
+                                      std::string_view name);
+[[nodiscard]] Result<bool> get_bool(const Values& values, std::span<const Property> table,
+                                    std::string_view name);
+[[nodiscard]] Result<std::string> get_string(const Values& values, std::span<const Property> table,
+                                             std::string_view name);
+
+// A Markdown table of the properties (for docs/CONFIGURATION.md).
+std::string markdown_table(std::span<const Property> table);
+
+}  // namespace sluice::config
