@@ -1,0 +1,40 @@
+// ParsedDocument: what a parser makes of a file — an ordered list of blocks (headings, paragraphs,
+// list items, table rows, records), each with the page it came from. The cleaner and the chunker
+// work on it; nothing downstream looks at the original bytes again.
+// Thread-safety: plain values.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace sluice::parse {
+
+enum class BlockKind {
+  kHeading,    // level 1..6
+  kParagraph,
+  kListItem,
+  kTableRow,   // one row of a table, cells joined by " | "
+  kCode,       // preformatted text, kept as is
+  kRecord,     // one CSV row or JSON object, as "field: value; field: value"
+};
+
+struct Block {
+  BlockKind kind = BlockKind::kParagraph;
+  int level = 0;         // heading level (1 = top); 0 for other kinds
+  std::string text;      // UTF-8, never empty after parsing
+  int page = 0;          // 1-based page, 0 when the format has no pages
+};
+
+struct ParsedDocument {
+  std::string format;          // "text", "markdown", "html", "csv", "json", "pdf", "docx"
+  std::string title;           // from metadata or the first heading; may be empty
+  std::string encoding;        // the source text encoding detected ("utf-8", "utf-16le", "gb18030", ...)
+  int pages = 0;               // page count when the format has pages (PDF), else 0
+  std::vector<Block> blocks;
+  std::vector<std::string> warnings;  // things a person may want to know (a page with no text, ...)
+};
+
+const char* block_kind_name(BlockKind k);
+
+}  // namespace sluice::parse

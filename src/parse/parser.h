@@ -1,0 +1,49 @@
+// Parsers: one per format, all behind one interface, chosen by content (magic bytes, then text
+// sniffing) and only then by extension. parse_file() is what the parse stage calls.
+//
+// Errors: a file that is not what it claims, corrupt, encrypted or empty is ErrorClass::kBadInput
+// (retrying cannot fix it); a file over ParseOptions::max_bytes is kResourceLimit; an I/O failure
+// is kRetriable when the file may come back (vanished, busy) and kFatal otherwise. Messages name the
+// file and say what was wrong.
+// Thread-safety: parsers are stateless; parse_file may run on many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "parse/document.h"
+
+namespace sluice::parse {
+
+struct ParseOptions {
+  uint64_t max_bytes = 256ull << 20;  // larger files fail with kResourceLimit before being read
+};
+
+class Parser {
+ public:
+  virtual ~Parser() = default;
+  virtual std::string_view format() const = 0;
+  // Parses the file at path (already detected as this format).
+  [[nodiscard]] virtual Result<ParsedDocument> parse(const std::string& path, const ParseOptions& opts) = 0;
+};
+
+// The format of a file from its first bytes (up to 8 KiB) and, when the bytes do not say, its
+// name: "pdf", "docx", "html", "json", "csv", "markdown", "text". Unknown binary content is
+// kBadInput naming what it looks like.
+[[nodiscard]] Result<std::string> detect_format(std::string_view head, std::string_view filename);
+
+// The parser of a format, or nullptr.
+Parser* parser_for(std::string_view format);
+
+// Detects and parses.
+[[nodiscard]] Result<ParsedDocument> parse_file(const std::string& path, const ParseOptions& opts = {});
+
+// Decodes text bytes to UTF-8: UTF-8 (BOM stripped), UTF-16 LE/BE with BOM, and GB18030/GBK when
+// the bytes are not valid UTF-8 but decode as GB18030. Sets *encoding. Invalid everything is
+// kBadInput.
+[[nodiscard]] Result<std::string> decode_text(std::string_view bytes, std::string* encoding);
+
+}  // namespace sluice::parse
