@@ -57,3 +57,37 @@ TEST(Result, HoldsValueOrStatus) {
 
 }  // namespace
 }  // namespace sluice
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "base/hash.h"
+
+namespace sluice {
+namespace {
+
+TEST(Hash, StreamingFileAndOneShotAgree) {
+  std::string data;
+  for (int i = 0; i < 300000; ++i) data += static_cast<char>('a' + i % 26);
+  data += "文档";
+  const std::string one = hash_hex(data);
+  EXPECT_EQ(one.size(), 32u);
+  EXPECT_EQ(one.find_first_not_of("0123456789abcdef"), std::string::npos);
+  Hasher h;
+  for (size_t i = 0; i < data.size(); i += 7777) h.update(std::string_view(data).substr(i, 7777));
+  EXPECT_EQ(h.hex(), one);
+  auto path = std::filesystem::temp_directory_path() / ("sluice-hash-" + std::to_string(::getpid()));
+  std::ofstream(path, std::ios::binary) << data;
+  auto f = hash_file(path.string());
+  ASSERT_TRUE(f.is_ok());
+  EXPECT_EQ(*f, one);
+  std::filesystem::remove(path);
+  EXPECT_NE(hash_hex("a"), hash_hex("b"));
+  EXPECT_EQ(hash_hex(""), "99aa06d3014798d86001c324468d497f");  // XXH3-128 of nothing
+  EXPECT_EQ(hash_file("/nonexistent/sluice").status().code(), Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace sluice
