@@ -17,17 +17,25 @@ std::string to_hex(XXH128_hash_t h) {
 }
 }  // namespace
 
-std::string hash_hex(std::string_view data) { return to_hex(XXH3_128bits(data.data(), data.size())); }
+std::string hash_hex(std::string_view data) {
+  return to_hex(XXH3_128bits(data.data(), data.size()));
+}
 
 struct Hasher::State {
   XXH3_state_t* s = XXH3_createState();
   ~State() { XXH3_freeState(s); }
 };
 
-Hasher::Hasher() : state_(std::make_unique<State>()) { XXH3_128bits_reset(state_->s); }
+Hasher::Hasher() : state_(std::make_unique<State>()) {
+  XXH3_128bits_reset(state_->s);
+}
 Hasher::~Hasher() = default;
-void Hasher::update(std::string_view data) { XXH3_128bits_update(state_->s, data.data(), data.size()); }
-std::string Hasher::hex() const { return to_hex(XXH3_128bits_digest(state_->s)); }
+void Hasher::update(std::string_view data) {
+  XXH3_128bits_update(state_->s, data.data(), data.size());
+}
+std::string Hasher::hex() const {
+  return to_hex(XXH3_128bits_digest(state_->s));
+}
 
 Result<std::string> hash_file(const std::string& path) {
   SLUICE_ASSIGN_OR_RETURN(auto f, Env::posix()->open(path, {.read_only = true}));

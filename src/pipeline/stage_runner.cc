@@ -16,7 +16,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -48,7 +49,8 @@ struct Worker {
 // The state of one StageRunner::run().
 class Run {
  public:
-  Run(queue::Queue& q, const StageConfig& cfg, const ProcessFn& fn, const DeadLetterFn& on_dead, StageStats& stats)
+  Run(queue::Queue& q, const StageConfig& cfg, const ProcessFn& fn, const DeadLetterFn& on_dead,
+      StageStats& stats)
       : q_(q), cfg_(cfg), fn_(fn), on_dead_(on_dead), stats_(stats) {}
 
   Status go(const std::atomic<bool>& stop);
@@ -96,9 +98,9 @@ Status Run::go(const std::atomic<bool>& stop) {
     Status st = admin.create_topic(t, {.partitions = cfg_.partitions});
     if (!st.is_ok() && st.code() != Code::kAlreadyExists) return st;
   }
-  SLUICE_ASSIGN_OR_RETURN(producer_, q_.make_producer({.on_delivery = [this](const queue::DeliveryReport& r) {
-                            on_delivery(r);
-                          }}));
+  SLUICE_ASSIGN_OR_RETURN(
+      producer_,
+      q_.make_producer({.on_delivery = [this](const queue::DeliveryReport& r) { on_delivery(r); }}));
   queue::ConsumerOptions copts;
   copts.group = cfg_.group.empty() ? "sluice-" + cfg_.name : cfg_.group;
   copts.topics = {cfg_.input_topic, retry_topic_};
@@ -231,8 +233,11 @@ std::vector<Output> Run::failure_outputs(const queue::Message& m, const Status& 
     o.headers.emplace_back(kHeaderAttempt, std::to_string(attempt + 1));
     o.headers.emplace_back(kHeaderNotBefore, std::to_string(now_ms() + delay));
     stats_.retried.fetch_add(1);
-    sluice::log::warn("stage will retry", {{"stage", cfg_.name}, {"key", o.key}, {"attempt", attempt},
-                                           {"error", st.to_string()}, {"delay_ms", delay}});
+    sluice::log::warn("stage will retry", {{"stage", cfg_.name},
+                                           {"key", o.key},
+                                           {"attempt", attempt},
+                                           {"error", st.to_string()},
+                                           {"delay_ms", delay}});
     outs.push_back(std::move(o));
     return outs;
   }
@@ -240,8 +245,9 @@ std::vector<Output> Run::failure_outputs(const queue::Message& m, const Status& 
   o.headers.emplace_back(kHeaderAttempt, std::to_string(attempt));
   o.headers.emplace_back(kHeaderFailedStage, cfg_.name);
   stats_.dead_lettered.fetch_add(1);
-  sluice::log::error("stage gave up on a message",
-                     {{"stage", cfg_.name}, {"key", o.key}, {"attempts", attempt}, {"error", st.to_string()}});
+  sluice::log::error(
+      "stage gave up on a message",
+      {{"stage", cfg_.name}, {"key", o.key}, {"attempts", attempt}, {"error", st.to_string()}});
   outs.push_back(std::move(o));
   if (on_dead_) {
     for (auto& extra : on_dead_(m, st, attempt)) outs.push_back(std::move(extra));

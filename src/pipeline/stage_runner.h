@@ -52,7 +52,7 @@ struct StageConfig {
   int max_attempts = 3;
   queue::Millis backoff{1000};  // first retry delay; doubles each attempt
   queue::Millis max_backoff{60000};
-  int32_t partitions = 1;       // for topics the runner creates (retry, dlq, when missing)
+  int32_t partitions = 1;  // for topics the runner creates (retry, dlq, when missing)
 };
 
 struct StageStats {

@@ -59,14 +59,21 @@ TEST(StageRunner, ProducesRetriesAndDeadLetters) {
     if (key == "bad") return {Status::invalid_argument("not a document"), {}};
     if (key == "always") return {Status::timeout("service away"), {}};
     if (key == "flaky" && n < 3) return {Status::busy("try later"), {}};
-    return {Status(), {Output{"out", key, "done " + std::string(m.value), {{"attempt", std::string(m.header("attempt").value_or("1"))}}}}};
+    return {Status(),
+            {Output{"out",
+                    key,
+                    "done " + std::string(m.value),
+                    {{"attempt", std::string(m.header("attempt").value_or("1"))}}}}};
   };
   DeadLetterFn dead = [](const queue::Message& m, const Status& st, int attempts) {
-    return std::vector<Output>{{"results", std::string(m.key.value_or("")),
-                                "failed " + st.to_string() + " after " + std::to_string(attempts), {}}};
+    return std::vector<Output>{{"results",
+                                std::string(m.key.value_or("")),
+                                "failed " + st.to_string() + " after " + std::to_string(attempts),
+                                {}}};
   };
   ASSERT_TRUE(q.admin().create_topic("results", {}).is_ok());
-  StageConfig cfg{.name = "test", .input_topic = "in", .workers = 3, .max_in_flight = 8, .backoff = queue::Millis(20)};
+  StageConfig cfg{
+      .name = "test", .input_topic = "in", .workers = 3, .max_in_flight = 8, .backoff = queue::Millis(20)};
   StageRunner runner(q, cfg, fn, dead);
   std::atomic<bool> stop{false};
   Status run_status;
