@@ -1,0 +1,90 @@
+// ProcessPool: answers come back; a hang, a crash, an exit and a memory blow-up each fail only
+// their own call with the right class, and the pool keeps serving with a replacement child.
+#include "pipeline/process_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <thread>
+
+namespace sluice::pipeline {
+namespace {
+
+ProcessPoolOptions options() {
+  ProcessPoolOptions o;
+  o.program = SLUICE_POOL_CHILD;
+  o.size = 2;
+  o.timeout = std::chrono::milliseconds(500);
+  o.memory_limit = 0;
+  return o;
+}
+
+TEST(ProcessPool, AnswersAndSurvivesMisbehavingChildren) {
+  auto pool = ProcessPool::start(options());
+  ASSERT_TRUE(pool.is_ok()) << pool.status().to_string();
+  auto& p = **pool;
+  auto r = p.call("echo 你好");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(*r, "你好");
+
+  auto fail = p.call("fail");
+  ASSERT_FALSE(fail.is_ok());
+  EXPECT_EQ(fail.status().error_class(), ErrorClass::kBadInput);
+  EXPECT_EQ(fail.status().message(), "this input is bad");
+
+  auto hang = p.call("hang");
+  ASSERT_FALSE(hang.is_ok());
+  EXPECT_EQ(hang.status().error_class(), ErrorClass::kResourceLimit);
+  EXPECT_NE(hang.status().message().find("time budget"), std::string::npos) << hang.status().message();
+
+  auto crash = p.call("crash");
+  ASSERT_FALSE(crash.is_ok());
+  EXPECT_EQ(crash.status().error_class(), ErrorClass::kFatal);
+  EXPECT_NE(crash.status().message().find("signal 11"), std::string::npos) << crash.status().message();
+
+  auto ex = p.call("exit");
+  ASSERT_FALSE(ex.is_ok());
+  EXPECT_NE(ex.status().message().find("exited with status 3"), std::string::npos) << ex.status().message();
+
+  // The pool goes on with replacement children, from several threads at once.
+  std::vector<std::thread> ts;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    ts.emplace_back([&, i] {
+      for (int k = 0; k < 25; ++k) {
+        auto e = p.call("echo " + std::to_string(i * 100 + k));
+        if (e.is_ok() && *e == std::to_string(i * 100 + k)) ++ok;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(ok.load(), 100);
+  EXPECT_EQ(p.spawned(), 2u + 3u);  // the first two, and one replacement per broken child
+}
+
+TEST(ProcessPool, MemoryBudgetFailsOnlyThatCall) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "AddressSanitizer reserves terabytes of address space; RLIMIT_AS cannot apply";
+#endif
+  auto o = options();
+  o.memory_limit = 256ull << 20;
+  o.timeout = std::chrono::seconds(10);
+  auto pool = ProcessPool::start(o);
+  ASSERT_TRUE(pool.is_ok());
+  auto big = (*pool)->call("alloc " + std::to_string(1ull << 30));
+  ASSERT_FALSE(big.is_ok());
+  EXPECT_EQ(big.status().error_class(), ErrorClass::kResourceLimit) << big.status().to_string();
+  auto small = (*pool)->call("alloc 1000000");
+  ASSERT_TRUE(small.is_ok()) << small.status().to_string();
+  EXPECT_EQ(*small, "1000000");
+}
+
+TEST(ProcessPool, MissingProgramIsBadInput) {
+  auto o = options();
+  o.program = "/nonexistent/sluice-child";
+  auto pool = ProcessPool::start(o);
+  ASSERT_FALSE(pool.is_ok());
+  EXPECT_EQ(pool.status().error_class(), ErrorClass::kBadInput);
+}
+
+}  // namespace
+}  // namespace sluice::pipeline
