@@ -470,6 +470,24 @@ Result<std::vector<std::pair<uint32_t, uint32_t>>> PartitionLog::load_index(int6
   return out;
 }
 
+std::vector<std::pair<int64_t, uint32_t>> PartitionLog::load_time_index(int64_t base) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (base == active_file_base_) return active_time_entries_;
+  }
+  std::vector<std::pair<int64_t, uint32_t>> out;
+  auto data = env_->read_file(segment_path(base, ".timeindex"));
+  if (!data.is_ok()) return out;  // a missing time index only costs a longer scan
+  const std::string& d = *data;
+  for (size_t i = 0; i + kTimeIndexEntrySize <= d.size(); i += kTimeIndexEntrySize) {
+    auto ts = static_cast<int64_t>(get_u64(d.data() + i));
+    uint32_t rel = get_u32(d.data() + i + 8);
+    if (!out.empty() && (ts <= out.back().first || rel <= out.back().second)) break;  // untrusted from here
+    out.emplace_back(ts, rel);
+  }
+  return out;
+}
+
 Result<SegmentPosition> PartitionLog::find(int64_t offset) {
   int64_t base;
   {
@@ -503,7 +521,18 @@ Result<int64_t> PartitionLog::offset_for_timestamp(int64_t ts_ms) {
     auto file = env_->open(segment_path(base, ".log"), {.read_only = true});
     if (!file.is_ok()) continue;  // deleted by retention meanwhile
     SLUICE_ASSIGN_OR_RETURN(uint64_t size, (*file)->size());
+    // The time index says where records older than ts_ms certainly end: start scanning there.
     uint64_t pos = 0;
+    auto times = load_time_index(base);
+    auto idx = load_index(base);
+    if (idx.is_ok()) {
+      for (const auto& [ts, rel] : times) {
+        if (ts >= ts_ms) break;
+        for (const auto& [irel, ipos] : *idx) {
+          if (irel == rel) pos = ipos;
+        }
+      }
+    }
     while (pos + kBatchHeaderSize <= size) {
       char hdr[kBatchHeaderSize];
       SLUICE_ASSIGN_OR_RETURN(size_t n, (*file)->read_at(pos, kBatchHeaderSize, hdr));

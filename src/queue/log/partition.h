@@ -92,6 +92,8 @@ class PartitionLog {
   // Adds index entries for a batch when the sparse interval says so.
   void note_batch_locked(int64_t base_offset, int64_t max_ts, uint64_t position, uint64_t size);
   Result<std::vector<std::pair<uint32_t, uint32_t>>> load_index(int64_t base);
+  // (max timestamp so far, relative offset) entries of a segment; empty when unknown.
+  std::vector<std::pair<int64_t, uint32_t>> load_time_index(int64_t base);
   void publish_locked();
 
   Env* env_;

@@ -324,3 +324,46 @@ TEST_F(LogRecoveryTest, SegmentsRollAndRetentionKeepsWhatGroupsNeed) {
 
 }  // namespace
 }  // namespace sluice::queue::log
+
+namespace sluice::queue::log {
+namespace {
+
+// Offsets by time across many segments: the time index narrows the scan, the answer stays exact.
+TEST(LogTimeIndex, ResetToTimestampAcrossSegments) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("sluice-timeindex-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto q = open_queue("log:" + dir.string() + "?segment_bytes=4KiB&index_interval_bytes=256");
+  ASSERT_TRUE(q.is_ok());
+  ASSERT_TRUE((*q)->admin().create_topic("t", {}).is_ok());
+  auto p = (*q)->make_producer({});
+  const int64_t t0 = 1'700'000'000'000;
+  for (int i = 0; i < 500; ++i) {
+    std::string v = "record-" + std::to_string(i);
+    ASSERT_TRUE((*p)->send({.topic = "t", .value = v, .timestamp_ms = t0 + i * 1000}).is_ok());
+    if (i % 10 == 9) ASSERT_TRUE((*p)->flush(Millis(5000)).is_ok());
+  }
+  ASSERT_TRUE((*p)->flush(Millis(5000)).is_ok());
+  size_t segs = 0;
+  for (auto& e : fs::directory_iterator(dir / "topics/t/0")) segs += e.path().extension() == ".log";
+  EXPECT_GT(segs, 3u);
+  for (int64_t probe : {0, 1, 137, 250, 251, 499}) {
+    auto r = (*q)->admin().reset_offsets("g", "t",
+                                         {.kind = ResetSpec::Kind::kTimestamp, .value = t0 + probe * 1000});
+    ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+    EXPECT_EQ((*r)[0].offset.value(), probe);
+    // Between two records: the next one.
+    r = (*q)->admin().reset_offsets("g", "t",
+                                    {.kind = ResetSpec::Kind::kTimestamp, .value = t0 + probe * 1000 - 1});
+    ASSERT_TRUE(r.is_ok());
+    EXPECT_EQ((*r)[0].offset.value(), probe);
+  }
+  auto after =
+      (*q)->admin().reset_offsets("g", "t", {.kind = ResetSpec::Kind::kTimestamp, .value = t0 + 10'000'000});
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_EQ((*after)[0].offset.value(), 500) << "a time after every record is the end";
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sluice::queue::log
