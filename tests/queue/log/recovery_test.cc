@@ -333,7 +333,7 @@ TEST(LogTimeIndex, ResetToTimestampAcrossSegments) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("sluice-timeindex-" + std::to_string(::getpid()));
   fs::remove_all(dir);
-  auto q = open_queue("log:" + dir.string() + "?segment_bytes=4KiB&index_interval_bytes=256");
+  auto q = open_queue("log:" + dir.string() + "?segment_bytes=1KiB&index_interval_bytes=256");
   ASSERT_TRUE(q.is_ok());
   ASSERT_TRUE((*q)->admin().create_topic("t", {}).is_ok());
   auto p = (*q)->make_producer({});
