@@ -11,30 +11,43 @@
 namespace sluice::parse {
 
 enum class BlockKind {
-  kHeading,    // level 1..6
+  kHeading,  // level 1..6
   kParagraph,
   kListItem,
-  kTableRow,   // one row of a table, cells joined by " | "
-  kCode,       // preformatted text, kept as is
-  kRecord,     // one CSV row or JSON object, as "field: value; field: value"
+  kTableRow,  // one row of a table, cells joined by " | "
+  kCode,      // preformatted text, kept as is
+  kRecord,    // one CSV row or JSON object, as "field: value; field: value"
 };
 
 struct Block {
   BlockKind kind = BlockKind::kParagraph;
-  int level = 0;         // heading level (1 = top); 0 for other kinds
-  std::string text;      // UTF-8, never empty after parsing
-  int page = 0;          // 1-based page, 0 when the format has no pages
+  int level = 0;     // heading level (1 = top); 0 for other kinds
+  std::string text;  // UTF-8, never empty after parsing
+  int page = 0;      // 1-based page, 0 when the format has no pages
 };
 
 struct ParsedDocument {
-  std::string format;          // "text", "markdown", "html", "csv", "json", "pdf", "docx"
-  std::string title;           // from metadata or the first heading; may be empty
-  std::string encoding;        // the source text encoding detected ("utf-8", "utf-16le", "gb18030", ...)
-  int pages = 0;               // page count when the format has pages (PDF), else 0
+  std::string format;    // "text", "markdown", "html", "csv", "json", "pdf", "docx"
+  std::string title;     // from metadata or the first heading; may be empty
+  std::string encoding;  // the source text encoding detected ("utf-8", "utf-16le", "gb18030", ...)
+  int pages = 0;         // page count when the format has pages (PDF), else 0
   std::vector<Block> blocks;
   std::vector<std::string> warnings;  // things a person may want to know (a page with no text, ...)
 };
 
 const char* block_kind_name(BlockKind k);
+
+}  // namespace sluice::parse
+
+#include <string_view>
+
+#include "base/status.h"
+
+namespace sluice::parse {
+
+// JSON form of a parsed document (the parse stage's output, and what a parse worker process sends
+// back): {"format","title","encoding","pages","warnings":[..],"blocks":[{"k","l","p","t"}]}.
+std::string to_json(const ParsedDocument& doc);
+[[nodiscard]] Result<ParsedDocument> parsed_document_from_json(std::string_view json);
 
 }  // namespace sluice::parse
