@@ -6,7 +6,10 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "base/status.h"
 
 namespace sluice::parse {
 
@@ -38,10 +41,6 @@ struct ParsedDocument {
 const char* block_kind_name(BlockKind k);
 
 }  // namespace sluice::parse
-
-#include <string_view>
-
-#include "base/status.h"
 
 namespace sluice::parse {
 
