@@ -1,0 +1,183 @@
+// Derived FTS5 text for CJK-aware keyword search (see fts_text.h). Thread-safety: pure functions.
+#include "index/fts_text.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace sluice::index {
+namespace {
+
+// Longest query we turn into terms; beyond this a query is a document, not a question.
+constexpr size_t kMaxQueryTerms = 64;
+
+// Decodes one UTF-8 sequence at s[i] and advances i; a bad byte is returned as U+FFFD.
+uint32_t next_codepoint(std::string_view s, size_t& i) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  unsigned char c = p[i];
+  size_t n = s.size();
+  if (c < 0x80) {
+    ++i;
+    return c;
+  }
+  auto cont = [&](size_t k) { return i + k < n && (p[i + k] & 0xC0) == 0x80; };
+  if ((c & 0xE0) == 0xC0 && cont(1)) {
+    uint32_t cp = ((c & 0x1Fu) << 6) | (p[i + 1] & 0x3Fu);
+    i += 2;
+    return cp >= 0x80 ? cp : 0xFFFD;
+  }
+  if ((c & 0xF0) == 0xE0 && cont(1) && cont(2)) {
+    uint32_t cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
+    i += 3;
+    return cp >= 0x800 ? cp : 0xFFFD;
+  }
+  if ((c & 0xF8) == 0xF0 && cont(1) && cont(2) && cont(3)) {
+    uint32_t cp =
+        ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) | (p[i + 3] & 0x3Fu);
+    i += 4;
+    return (cp >= 0x10000 && cp <= 0x10FFFF) ? cp : 0xFFFD;
+  }
+  ++i;
+  return 0xFFFD;
+}
+
+void append_utf8(uint32_t cp, std::string& out) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Han (with extensions and compatibility ideographs), Hiragana, Katakana: written without spaces.
+bool is_cjk(uint32_t cp) {
+  if (cp == 0x30FB) return false;  // KATAKANA MIDDLE DOT is punctuation
+  return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x3040 && cp <= 0x30FF) ||
+         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x20000 && cp <= 0x3134F) || (cp >= 0x31F0 && cp <= 0x31FF);
+}
+
+// Full-width ASCII (ＳＱＬ，１２３) is common in Chinese text; fold it so it matches ASCII.
+uint32_t fold_width(uint32_t cp) {
+  return (cp >= 0xFF01 && cp <= 0xFF5E) ? cp - 0xFEE0 : cp;
+}
+
+// A letter or digit for query terms. Only ASCII is classified exactly; other non-CJK code points
+// count as letters unless they are in a punctuation or symbol block. A misjudged character is
+// harmless: inside a quoted term unicode61 splits it off (making a phrase) or drops it.
+bool is_word_char(uint32_t cp) {
+  if (cp < 0x80) return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9');
+  return !((cp <= 0xBF) || cp == 0xD7 || cp == 0xF7 || (cp >= 0x2000 && cp <= 0x2BFF) ||
+           (cp >= 0x3000 && cp <= 0x303F) || (cp >= 0xFE30 && cp <= 0xFE4F) ||
+           (cp >= 0xFF00 && cp <= 0xFFEF) || (cp >= 0x1F000 && cp <= 0x1FAFF) || cp == 0xFFFD);
+}
+
+void append_cjk_run(const std::vector<uint32_t>& run, std::string& out) {
+  if (run.empty()) return;
+  out += ' ';
+  for (size_t k = 0; k + 1 < run.size(); ++k) {
+    append_utf8(run[k], out);
+    append_utf8(run[k + 1], out);
+    out += ' ';
+  }
+  for (uint32_t cp : run) {
+    append_utf8(cp, out);
+    out += ' ';
+  }
+}
+
+}  // namespace
+
+std::string fts_document_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() * 2);
+  std::vector<uint32_t> run;
+  size_t i = 0;
+  while (i < s.size()) {
+    size_t start = i;
+    uint32_t cp = next_codepoint(s, i);
+    if (is_cjk(cp)) {
+      run.push_back(cp);
+      continue;
+    }
+    append_cjk_run(run, out);
+    run.clear();
+    uint32_t folded = fold_width(cp);
+    if (folded != cp) {
+      out += static_cast<char>(folded);
+    } else {
+      out.append(s.substr(start, i - start));
+    }
+  }
+  append_cjk_run(run, out);
+  return out;
+}
+
+std::string fts_query(std::string_view query) {
+  std::vector<std::string> terms;
+  auto add_term = [&](std::string term) {
+    if (term.empty() || terms.size() >= kMaxQueryTerms) return;
+    if (std::find(terms.begin(), terms.end(), term) == terms.end()) terms.push_back(std::move(term));
+  };
+
+  std::string word;
+  std::vector<uint32_t> run;
+  auto flush_run = [&] {
+    if (run.size() == 1) {
+      std::string t;
+      append_utf8(run[0], t);
+      add_term(std::move(t));
+    }
+    for (size_t k = 0; k + 1 < run.size(); ++k) {
+      std::string t;
+      append_utf8(run[k], t);
+      append_utf8(run[k + 1], t);
+      add_term(std::move(t));
+    }
+    run.clear();
+  };
+
+  size_t i = 0;
+  while (i < query.size()) {
+    uint32_t cp = fold_width(next_codepoint(query, i));
+    if (is_cjk(cp)) {
+      add_term(std::move(word));
+      word.clear();
+      run.push_back(cp);
+    } else if (is_word_char(cp)) {
+      flush_run();
+      append_utf8(cp, word);
+    } else {
+      flush_run();
+      add_term(std::move(word));
+      word.clear();
+    }
+  }
+  flush_run();
+  add_term(std::move(word));
+
+  // Terms hold only letters, digits and CJK characters, so quoting cannot be broken out of; the
+  // doubling of '"' is kept as a guard should is_word_char() ever admit one.
+  std::string out;
+  for (const std::string& t : terms) {
+    if (!out.empty()) out += " OR ";
+    out += '"';
+    for (char c : t) {
+      if (c == '"') out += '"';
+      out += c;
+    }
+    out += '"';
+  }
+  return out;
+}
+
+}  // namespace sluice::index

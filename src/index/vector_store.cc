@@ -1,0 +1,196 @@
+// hnswlib behind a Status boundary (see vector_store.h). Every call into hnswlib is wrapped in
+// try/catch: it throws std::runtime_error for full graphs, unknown labels and corrupt files,
+// and std::bad_alloc when memory runs out. Thread-safety: as in vector_store.h.
+#include "index/vector_store.h"
+
+#include <fcntl.h>
+#include <hnswlib/hnswlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <exception>
+#include <filesystem>
+#include <new>
+#include <thread>
+
+#include "base/env.h"
+
+namespace sluice::index {
+namespace {
+
+// Graph parameters: M=16 is hnswlib's recommended default; ef_construction=100 keeps the build of
+// 100k vectors in seconds per core at a recall that the search-time ef (>= 64) tops up.
+constexpr size_t kM = 16;
+constexpr size_t kEfConstruction = 100;
+constexpr size_t kRandomSeed = 100;
+// Below this, a batch is inserted on the calling thread: starting threads costs more.
+constexpr size_t kParallelAddMin = 512;
+
+Status exception_status(std::string_view what, const std::exception& e) {
+  return Status::internal("hnswlib: " + std::string(what) + ": " + e.what());
+}
+
+}  // namespace
+
+struct VectorStore::Impl {
+  explicit Impl(size_t dim) : space(dim) {}
+  hnswlib::InnerProductSpace space;  // must outlive the graph, which keeps a pointer into it
+  std::unique_ptr<hnswlib::HierarchicalNSW<float>> graph;
+};
+
+VectorStore::VectorStore(size_t dimension, std::unique_ptr<Impl> impl)
+    : dimension_(dimension), impl_(std::move(impl)) {}
+
+VectorStore::~VectorStore() = default;
+
+Result<std::unique_ptr<VectorStore>> VectorStore::create(size_t dimension, size_t capacity) {
+  try {
+    auto impl = std::make_unique<Impl>(dimension);
+    impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(
+        &impl->space, std::max<size_t>(capacity, 16), kM, kEfConstruction, kRandomSeed);
+    impl->graph->setEf(kMinEf);
+    return std::unique_ptr<VectorStore>(new VectorStore(dimension, std::move(impl)));
+  } catch (const std::bad_alloc&) {
+    return Status::resource_limit("hnswlib: out of memory creating a graph for " + std::to_string(capacity) +
+                                  " vectors");
+  } catch (const std::exception& e) {
+    return exception_status("create", e);
+  }
+}
+
+Result<std::unique_ptr<VectorStore>> VectorStore::load(const std::string& path, size_t dimension) {
+  if (!std::filesystem::exists(path)) return Status::not_found("vector file " + path + " does not exist");
+  try {
+    auto impl = std::make_unique<Impl>(dimension);
+    impl->graph = std::make_unique<hnswlib::HierarchicalNSW<float>>(&impl->space, path);
+    // hnswlib does not record the dimension; check that the element size agrees with ours.
+    if (impl->graph->data_size_ != impl->space.get_data_size()) {
+      return Status::corruption("vector file " + path + " holds vectors of another dimension");
+    }
+    impl->graph->setEf(kMinEf);
+    return std::unique_ptr<VectorStore>(new VectorStore(dimension, std::move(impl)));
+  } catch (const std::bad_alloc&) {
+    return Status::resource_limit("hnswlib: out of memory loading " + path);
+  } catch (const std::exception& e) {
+    return Status::corruption("hnswlib: cannot load " + path + ": " + e.what());
+  }
+}
+
+Status VectorStore::add(std::span<const int64_t> labels, std::span<const float> vectors) {
+  if (vectors.size() != labels.size() * dimension_) {
+    return Status::invalid_argument("vector store: " + std::to_string(vectors.size()) + " floats for " +
+                                    std::to_string(labels.size()) + " vectors of dimension " +
+                                    std::to_string(dimension_));
+  }
+  auto& g = *impl_->graph;
+  try {
+    size_t need = g.cur_element_count + labels.size();
+    if (need > g.max_elements_) g.resizeIndex(std::max(need, g.max_elements_ * 2));
+  } catch (const std::bad_alloc&) {
+    return Status::resource_limit("hnswlib: out of memory growing the graph");
+  } catch (const std::exception& e) {
+    return exception_status("resize", e);
+  }
+
+  // Inserts labels [begin, end) with a stride; returns the first error.
+  auto insert = [&](size_t begin, size_t stride) -> Status {
+    try {
+      for (size_t i = begin; i < labels.size(); i += stride) {
+        g.addPoint(vectors.data() + i * dimension_, static_cast<hnswlib::labeltype>(labels[i]));
+      }
+      return Status::ok();
+    } catch (const std::bad_alloc&) {
+      return Status::resource_limit("hnswlib: out of memory adding vectors");
+    } catch (const std::exception& e) {
+      return exception_status("add", e);
+    }
+  };
+
+  size_t threads = std::min<size_t>(std::max(1u, std::thread::hardware_concurrency()), 16);
+  if (labels.size() < kParallelAddMin || threads == 1) return insert(0, 1);
+  std::vector<Status> results(threads);
+  std::vector<std::thread> workers;
+  workers.reserve(threads - 1);
+  try {
+    for (size_t t = 1; t < threads; ++t) workers.emplace_back([&, t] { results[t] = insert(t, threads); });
+  } catch (const std::exception& e) {
+    // Could not start a thread: let the started ones finish, then report (the caller rebuilds).
+    for (auto& w : workers) w.join();
+    return Status::internal(std::string("vector store: cannot start insert threads: ") + e.what());
+  }
+  results[0] = insert(0, threads);
+  for (auto& w : workers) w.join();
+  for (const Status& st : results) {
+    if (!st.is_ok()) return st;
+  }
+  return Status::ok();
+}
+
+Status VectorStore::remove(std::span<const int64_t> labels) {
+  auto& g = *impl_->graph;
+  for (int64_t label : labels) {
+    auto it = g.label_lookup_.find(static_cast<hnswlib::labeltype>(label));
+    if (it == g.label_lookup_.end() || g.isMarkedDeleted(it->second)) continue;
+    try {
+      g.markDelete(static_cast<hnswlib::labeltype>(label));
+    } catch (const std::exception& e) {
+      return exception_status("delete", e);
+    }
+  }
+  return Status::ok();
+}
+
+Result<std::vector<VectorStore::Hit>> VectorStore::search(std::span<const float> query, size_t n) const {
+  if (query.size() != dimension_) {
+    return Status::invalid_argument("vector store: query of dimension " + std::to_string(query.size()) +
+                                    ", index of dimension " + std::to_string(dimension_));
+  }
+  std::vector<Hit> hits;
+  if (n == 0) return hits;
+  try {
+    // searchKnn explores max(ef, n) candidates; ef stays fixed at kMinEf because setEf() would
+    // race with concurrent searches, so a larger search list is asked for by a larger n.
+    auto pq = impl_->graph->searchKnn(query.data(), n);
+    hits.resize(pq.size());
+    // The queue pops the farthest first.
+    for (size_t i = hits.size(); i-- > 0;) {
+      hits[i] = Hit{static_cast<int64_t>(pq.top().second), 1.0f - pq.top().first};
+      pq.pop();
+    }
+  } catch (const std::bad_alloc&) {
+    return Status::resource_limit("hnswlib: out of memory searching");
+  } catch (const std::exception& e) {
+    return exception_status("search", e);
+  }
+  return hits;
+}
+
+Status VectorStore::save(const std::string& path) const {
+  std::string tmp = path + ".tmp";
+  try {
+    impl_->graph->saveIndex(tmp);
+  } catch (const std::exception& e) {
+    return Status::io_error("hnswlib: cannot write " + tmp + ": " + e.what());
+  }
+  // saveIndex reports no write errors (an ofstream): fsync, and load() verifies the size later.
+  int fd = ::open(tmp.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open", tmp, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return errno_status("fsync", tmp, err);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return errno_status("rename", tmp, errno);
+  return Status::ok();
+}
+
+size_t VectorStore::size() const {
+  return impl_->graph->cur_element_count;
+}
+
+size_t VectorStore::deleted() const {
+  return impl_->graph->num_deleted_;
+}
+
+}  // namespace sluice::index
