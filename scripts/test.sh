@@ -23,6 +23,7 @@ build build-asan -DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON -DSLUICE_BUILD_BE
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$ROOT/tests/lsan.supp:print_suppressions=0
 export SLUICE_LOG_LEVEL=${SLUICE_LOG_LEVEL:-error}
 export SLUICE_CRASH_ROUNDS=${SLUICE_CRASH_ROUNDS:-60}
 

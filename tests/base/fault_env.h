@@ -12,7 +12,7 @@
 
 #include "base/env.h"
 
-namespace sluice::testing {
+namespace sluice::test {
 
 class FaultEnv final : public Env {
  public:
@@ -79,4 +79,4 @@ class FaultEnv final : public Env {
   Env* base_ = Env::posix();
 };
 
-}  // namespace sluice::testing
+}  // namespace sluice::test

@@ -10,9 +10,11 @@
 #include <sstream>
 #include <string>
 
-namespace sluice::testing {
+namespace sluice::test {
 
-inline std::string source_path(const std::string& rel) { return std::string(SLUICE_SOURCE_DIR) + "/" + rel; }
+inline std::string source_path(const std::string& rel) {
+  return std::string(SLUICE_SOURCE_DIR) + "/" + rel;
+}
 
 inline std::string read_text_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -29,8 +31,10 @@ inline void expect_golden(const std::string& name, const std::string& actual) {
     std::ofstream(path, std::ios::binary) << actual;
     return;
   }
-  ASSERT_TRUE(std::filesystem::exists(path)) << "no golden file " << path << " (run with SLUICE_UPDATE_GOLDEN=1)";
-  EXPECT_EQ(read_text_file(path), actual) << "differs from " << path << " (SLUICE_UPDATE_GOLDEN=1 rewrites it)";
+  ASSERT_TRUE(std::filesystem::exists(path))
+      << "no golden file " << path << " (run with SLUICE_UPDATE_GOLDEN=1)";
+  EXPECT_EQ(read_text_file(path), actual)
+      << "differs from " << path << " (SLUICE_UPDATE_GOLDEN=1 rewrites it)";
 }
 
-}  // namespace sluice::testing
+}  // namespace sluice::test

@@ -70,7 +70,7 @@ class LogFaultTest : public ::testing::Test {
     return out;
   }
 
-  testing::FaultEnv env_;
+  test::FaultEnv env_;
   fs::path dir_;
   std::unique_ptr<Queue> q_;
   std::unique_ptr<Producer> p_;

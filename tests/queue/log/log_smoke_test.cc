@@ -117,7 +117,8 @@ TEST_P(LogCompression, RoundTripsAndShrinks) {
   EXPECT_LT(std::filesystem::file_size(seg), raw / 2) << "compression did not shrink the segment";
   auto c = (*q)->make_consumer({.group = "g", .topics = {"t"}});
   std::vector<Message> got;
-  for (int i = 0; i < 100 && got.size() < values.size(); ++i) ASSERT_TRUE((*c)->poll(got, 5000, Millis(50)).is_ok());
+  for (int i = 0; i < 100 && got.size() < values.size(); ++i)
+    ASSERT_TRUE((*c)->poll(got, 5000, Millis(50)).is_ok());
   ASSERT_EQ(got.size(), values.size());
   for (size_t i = 0; i < got.size(); ++i) {
     ASSERT_EQ(got[i].value, values[i]);

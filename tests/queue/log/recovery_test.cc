@@ -256,7 +256,7 @@ TEST_F(LogRecoveryTest, MarkerOfAnotherVersionIsRefused) {
 
 TEST_F(LogRecoveryTest, UnreadableDirectoryIsAClearError) {
   // Permissions do not stop root, so the Env plays the unreadable directory.
-  testing::FaultEnv env;
+  test::FaultEnv env;
   env.fail_list = true;
   fs::create_directories(dir_);
   LogOptions o;
@@ -341,7 +341,9 @@ TEST(LogTimeIndex, ResetToTimestampAcrossSegments) {
   for (int i = 0; i < 500; ++i) {
     std::string v = "record-" + std::to_string(i);
     ASSERT_TRUE((*p)->send({.topic = "t", .value = v, .timestamp_ms = t0 + i * 1000}).is_ok());
-    if (i % 10 == 9) ASSERT_TRUE((*p)->flush(Millis(5000)).is_ok());
+    if (i % 10 == 9) {
+      ASSERT_TRUE((*p)->flush(Millis(5000)).is_ok());
+    }
   }
   ASSERT_TRUE((*p)->flush(Millis(5000)).is_ok());
   size_t segs = 0;
