@@ -2,9 +2,9 @@
 // sniffing) and only then by extension. parse_file() is what the parse stage calls.
 //
 // Errors: a file that is not what it claims, corrupt, encrypted or empty is ErrorClass::kBadInput
-// (retrying cannot fix it); a file over ParseOptions::max_bytes is kResourceLimit; an I/O failure
-// is kRetriable when the file may come back (vanished, busy) and kFatal otherwise. Messages name the
-// file and say what was wrong.
+// (retrying cannot fix it), and so is a file that vanished before it was read (kNotFound: a retry
+// would not bring it back); a file over ParseOptions::max_bytes is kResourceLimit; other I/O
+// failures keep the class errno gives them. Messages name the file and say what was wrong.
 // Thread-safety: parsers are stateless; parse_file may run on many threads at once.
 #pragma once
 
