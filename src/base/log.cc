@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <ctime>
 
+#include "base/clock.h"
+
 namespace sluice::log {
 namespace {
 
@@ -40,14 +42,7 @@ void set_min_level(Level level) {
 
 void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (level < g_min_level.load(std::memory_order_relaxed)) return;
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char ts[48];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  const std::string ts = iso8601_utc(wall_clock_ms());
   nlohmann::json line = {{"ts", ts}, {"level", level_name(level)}, {"msg", msg}};
   if (fields.is_object()) {
     for (auto it = fields.begin(); it != fields.end(); ++it) line[it.key()] = it.value();

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "base/utf8.h"
+
 namespace sluice::index {
 namespace {
 
@@ -12,53 +14,6 @@ namespace {
 constexpr size_t kMaxQueryTerms = 64;
 
 // Decodes one UTF-8 sequence at s[i] and advances i; a bad byte is returned as U+FFFD.
-uint32_t next_codepoint(std::string_view s, size_t& i) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  unsigned char c = p[i];
-  size_t n = s.size();
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  auto cont = [&](size_t k) { return i + k < n && (p[i + k] & 0xC0) == 0x80; };
-  if ((c & 0xE0) == 0xC0 && cont(1)) {
-    uint32_t cp = ((c & 0x1Fu) << 6) | (p[i + 1] & 0x3Fu);
-    i += 2;
-    return cp >= 0x80 ? cp : 0xFFFD;
-  }
-  if ((c & 0xF0) == 0xE0 && cont(1) && cont(2)) {
-    uint32_t cp = ((c & 0x0Fu) << 12) | ((p[i + 1] & 0x3Fu) << 6) | (p[i + 2] & 0x3Fu);
-    i += 3;
-    return cp >= 0x800 ? cp : 0xFFFD;
-  }
-  if ((c & 0xF8) == 0xF0 && cont(1) && cont(2) && cont(3)) {
-    uint32_t cp =
-        ((c & 0x07u) << 18) | ((p[i + 1] & 0x3Fu) << 12) | ((p[i + 2] & 0x3Fu) << 6) | (p[i + 3] & 0x3Fu);
-    i += 4;
-    return (cp >= 0x10000 && cp <= 0x10FFFF) ? cp : 0xFFFD;
-  }
-  ++i;
-  return 0xFFFD;
-}
-
-void append_utf8(uint32_t cp, std::string& out) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Han (with extensions and compatibility ideographs), Hiragana, Katakana: written without spaces.
 bool is_cjk(uint32_t cp) {
   if (cp == 0x30FB) return false;  // KATAKANA MIDDLE DOT is punctuation
@@ -85,12 +40,12 @@ void append_cjk_run(const std::vector<uint32_t>& run, std::string& out) {
   if (run.empty()) return;
   out += ' ';
   for (size_t k = 0; k + 1 < run.size(); ++k) {
-    append_utf8(run[k], out);
-    append_utf8(run[k + 1], out);
+    utf8::append(out, run[k]);
+    utf8::append(out, run[k + 1]);
     out += ' ';
   }
   for (uint32_t cp : run) {
-    append_utf8(cp, out);
+    utf8::append(out, cp);
     out += ' ';
   }
 }
@@ -104,7 +59,7 @@ std::string fts_document_text(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
     size_t start = i;
-    uint32_t cp = next_codepoint(s, i);
+    uint32_t cp = utf8::decode(s, i);
     if (is_cjk(cp)) {
       run.push_back(cp);
       continue;
@@ -134,13 +89,13 @@ std::string fts_query(std::string_view query) {
   auto flush_run = [&] {
     if (run.size() == 1) {
       std::string t;
-      append_utf8(run[0], t);
+      utf8::append(t, run[0]);
       add_term(std::move(t));
     }
     for (size_t k = 0; k + 1 < run.size(); ++k) {
       std::string t;
-      append_utf8(run[k], t);
-      append_utf8(run[k + 1], t);
+      utf8::append(t, run[k]);
+      utf8::append(t, run[k + 1]);
       add_term(std::move(t));
     }
     run.clear();
@@ -148,14 +103,14 @@ std::string fts_query(std::string_view query) {
 
   size_t i = 0;
   while (i < query.size()) {
-    uint32_t cp = fold_width(next_codepoint(query, i));
+    uint32_t cp = fold_width(utf8::decode(query, i));
     if (is_cjk(cp)) {
       add_term(std::move(word));
       word.clear();
       run.push_back(cp);
     } else if (is_word_char(cp)) {
       flush_run();
-      append_utf8(cp, word);
+      utf8::append(word, cp);
     } else {
       flush_run();
       add_term(std::move(word));

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/utf8.h"
 #include "parse/formats.h"
 #include "parse/parser.h"
 
@@ -90,24 +91,6 @@ size_t valid_utf8_prefix(std::string_view s, bool* truncated) {
   return n;
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // UTF-16 (BOM already removed) to UTF-8; unpaired surrogates are invalid. A prefix may end in the
 // middle of a unit or of a surrogate pair.
 Result<std::string> decode_utf16(std::string_view b, bool big_endian, bool prefix) {
@@ -130,12 +113,12 @@ Result<std::string> decode_utf16(std::string_view b, bool big_endian, bool prefi
       }
       uint32_t u2 = unit(i + 2);
       if (u2 < 0xDC00 || u2 > 0xDFFF) return Status::invalid_argument("invalid UTF-16: unpaired surrogate");
-      append_utf8(out, 0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00));
+      utf8::append(out, 0x10000 + ((u - 0xD800) << 10) + (u2 - 0xDC00));
       i += 2;
     } else if (u >= 0xDC00 && u <= 0xDFFF) {
       return Status::invalid_argument("invalid UTF-16: unpaired surrogate");
     } else {
-      append_utf8(out, u);
+      utf8::append(out, u);
     }
   }
   return out;

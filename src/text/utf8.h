@@ -7,17 +7,19 @@
 #include <string>
 #include <string_view>
 
+#include "base/utf8.h"
+
 namespace sluice::text::utf8 {
 
-inline constexpr char32_t kReplacement = 0xFFFD;
+using sluice::utf8::kReplacement;
 
 // Decodes the code point starting at s[i] and advances i past it. Malformed input (stray
 // continuation bytes, overlong forms, surrogates, values past U+10FFFF, truncated sequences) yields
 // U+FFFD and advances by one byte, so a caller always makes progress. Requires i < s.size().
-char32_t decode(std::string_view s, size_t& i);
+using sluice::utf8::decode;
 
 // Appends the UTF-8 encoding of cp (U+FFFD for surrogates and values past U+10FFFF).
-void append(std::string& out, char32_t cp);
+using sluice::utf8::append;
 
 // True when s is well-formed UTF-8 by the same strict rules decode() uses.
 bool is_valid(std::string_view s);

@@ -7,32 +7,12 @@
 #include <vector>
 
 #include "parse/formats.h"
+#include "parse/parse_test_util.h"
 #include "parse/parser.h"
 #include "support/golden.h"
 
 namespace sluice::parse {
 namespace {
-
-std::string fixture(const std::string& name) {
-  return sluice::test::source_path("tests/fixtures/parse/" + name);
-}
-
-// One line per block, so newlines and tabs inside a block are shown escaped.
-std::string escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 std::string render(const ParsedDocument& doc) {
   std::string out = "format: " + doc.format + "\ntitle: " + escape(doc.title) +

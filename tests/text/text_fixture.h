@@ -15,29 +15,12 @@
 #include <string_view>
 #include <vector>
 
+#include "base/utf8.h"
 #include "parse/document.h"
 #include "support/golden.h"
 #include "text/text.h"
 
 namespace sluice::test {
-
-inline void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
 
 inline std::string unescape_fixture(std::string_view s) {
   std::string out;
@@ -53,7 +36,7 @@ inline std::string unescape_fixture(std::string_view s) {
       }
       if (s[i + 1] == 'u' && i + 2 < s.size() && s[i + 2] == '{') {
         const size_t close = s.find('}', i);
-        append_utf8(
+        sluice::utf8::append(
             out, static_cast<uint32_t>(std::stoul(std::string(s.substr(i + 3, close - i - 3)), nullptr, 16)));
         i = close;
         continue;
