@@ -4,10 +4,12 @@
 #include <cstdio>
 #include <exception>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/version.h"
 #include "cli/common.h"
+#include "pipeline/parse_worker.h"
 
 namespace {
 
@@ -39,6 +41,8 @@ int run_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The parse stage's worker processes: not a user command, so not in --help.
+  if (argc == 2 && std::string_view(argv[1]) == "__parse-worker") return sluice::pipeline::run_parse_worker();
   // The commands report errors as Status values; this only catches what should never happen
   // (allocation failure, a library throwing unexpectedly) so it ends as a message, not an abort.
   try {
