@@ -566,25 +566,10 @@ Result<ParsedDocument> parse_docx(const std::string& path, const ParseOptions& o
   return doc;
 }
 
-class DocxParser final : public Parser {
- public:
-  std::string_view format() const override { return "docx"; }
-
-  Result<ParsedDocument> parse(const std::string& path, const ParseOptions& opts) override {
-    try {
-      return parse_docx(path, opts);
-    } catch (const std::bad_alloc&) {
-      return Status::resource_limit("DOCX too large to parse in memory: '" + path + "'");
-    } catch (const std::exception& e) {
-      return Status::internal("DOCX parser failed on '" + path + "': " + e.what());
-    }
-  }
-};
-
 }  // namespace
 
 Parser* docx_parser() {
-  static DocxParser parser;
+  static GuardedParser<parse_docx> parser("docx", "DOCX");
   return &parser;
 }
 

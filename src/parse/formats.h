@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <exception>
+#include <new>
 #include <string>
 #include <string_view>
 
@@ -48,5 +50,27 @@ std::string normalize_newlines(std::string_view s);
 
 // Appends text to a document as a block when it is not empty after trimming.
 void add_block(ParsedDocument& doc, BlockKind kind, std::string text, int level = 0);
+
+// A Parser around a parse function that calls into C++ libraries (poppler, libzip): exceptions they
+// throw become a Status here, so none crosses the module boundary. `label` names the format in
+// messages ("PDF").
+template <Result<ParsedDocument> (*Fn)(const std::string&, const ParseOptions&)>
+class GuardedParser final : public Parser {
+ public:
+  GuardedParser(std::string_view format, std::string_view label) : format_(format), label_(label) {}
+  std::string_view format() const override { return format_; }
+  Result<ParsedDocument> parse(const std::string& path, const ParseOptions& opts) override {
+    try {
+      return Fn(path, opts);
+    } catch (const std::bad_alloc&) {
+      return Status::resource_limit(std::string(label_) + " too large to parse in memory: '" + path + "'");
+    } catch (const std::exception& e) {
+      return Status::internal(std::string(label_) + " parser failed on '" + path + "': " + e.what());
+    }
+  }
+
+ private:
+  std::string_view format_, label_;
+};
 
 }  // namespace sluice::parse

@@ -344,25 +344,10 @@ Result<ParsedDocument> parse_pdf(const std::string& path, const ParseOptions& op
   return doc;
 }
 
-class PdfParser final : public Parser {
- public:
-  std::string_view format() const override { return "pdf"; }
-
-  Result<ParsedDocument> parse(const std::string& path, const ParseOptions& opts) override {
-    try {
-      return parse_pdf(path, opts);
-    } catch (const std::bad_alloc&) {
-      return Status::resource_limit("PDF too large to parse in memory: '" + path + "'");
-    } catch (const std::exception& e) {
-      return Status::internal("PDF parser failed on '" + path + "': " + e.what());
-    }
-  }
-};
-
 }  // namespace
 
 Parser* pdf_parser() {
-  static PdfParser parser;
+  static GuardedParser<parse_pdf> parser("pdf", "PDF");
   return &parser;
 }
 

@@ -1,5 +1,6 @@
 #include "pipeline/stage_runner.h"
 
+#include <charconv>
 #include <condition_variable>
 #include <deque>
 #include <exception>
@@ -24,11 +25,9 @@ int64_t now_ms() {
 int64_t header_int(const queue::Message& m, std::string_view name, int64_t dflt) {
   auto v = m.header(name);
   if (!v) return dflt;
-  try {
-    return std::stoll(std::string(*v));
-  } catch (...) {
-    return dflt;
-  }
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  return ec == std::errc() && ptr == v->data() + v->size() ? n : dflt;
 }
 
 // One message between poll and ack.

@@ -4,22 +4,35 @@
 
 namespace sluice::queue {
 
-Status validate_topic_name(std::string_view name) {
-  if (name.empty()) return Status::invalid_argument("topic name is empty");
+namespace {
+
+// `what` is "topic" or "group": the rule is one, the messages say which name was wrong.
+Status validate_name(std::string_view name, std::string_view what) {
+  const std::string w(what);
+  if (name.empty()) return Status::invalid_argument(w + " name is empty");
   if (name.size() > 249) {
-    return Status::invalid_argument("topic name '" + std::string(name.substr(0, 40)) +
+    return Status::invalid_argument(w + " name '" + std::string(name.substr(0, 40)) +
                                     "...' is longer than 249 characters");
   }
-  if (name == "." || name == "..") return Status::invalid_argument("topic name cannot be '.' or '..'");
+  if (name == "." || name == "..") return Status::invalid_argument(w + " name cannot be '.' or '..'");
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
               c == '_' || c == '-';
     if (!ok) {
-      return Status::invalid_argument("topic name '" + std::string(name) +
+      return Status::invalid_argument(w + " name '" + std::string(name) +
                                       "' has a character outside [A-Za-z0-9._-]");
     }
   }
   return {};
+}
+
+}  // namespace
+
+Status validate_topic_name(std::string_view name) {
+  return validate_name(name, "topic");
+}
+Status validate_group_name(std::string_view name) {
+  return validate_name(name, "group");
 }
 
 Result<std::unique_ptr<Queue>> open_queue(std::string_view uri, const QueueOpenOptions& open_opts) {

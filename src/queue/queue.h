@@ -243,5 +243,7 @@ struct QueueOpenOptions {
 
 // Checks a topic name the way Kafka does: 1..249 chars of [A-Za-z0-9._-], not "." or "..".
 [[nodiscard]] Status validate_topic_name(std::string_view name);
+// Group names follow the same rule (they name directories and Kafka groups alike).
+[[nodiscard]] Status validate_group_name(std::string_view name);
 
 }  // namespace sluice::queue

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <nlohmann/json.hpp>
 
 #include "base/crc32c.h"
@@ -16,7 +17,7 @@ constexpr int64_t kStandbyRetryNs = 50'000'000;  // a standby tries the group lo
 std::atomic<uint64_t> g_next_coordinator_id{1};
 }  // namespace
 
-std::string encode_offsets(const std::map<std::pair<std::string, int32_t>, int64_t>& offsets) {
+std::string encode_offsets(const OffsetMap& offsets) {
   std::string out(12, '\0');
   put_u32(out.data(), kOffsetsMagic);
   put_u32(out.data() + 4, kFormatVersion);
@@ -36,8 +37,7 @@ std::string encode_offsets(const std::map<std::pair<std::string, int32_t>, int64
   return out;
 }
 
-Status decode_offsets(std::string_view d, const std::string& path,
-                      std::map<std::pair<std::string, int32_t>, int64_t>* out) {
+Status decode_offsets(std::string_view d, const std::string& path, OffsetMap* out) {
   auto bad = [&](std::string_view why) {
     return Status::corruption("group offsets file '" + path + "' is damaged: " + std::string(why));
   };
@@ -60,6 +60,39 @@ Status decode_offsets(std::string_view d, const std::string& path,
     (*out)[{topic, part}] = off;
   }
   return {};
+}
+
+Status read_offsets_file(Env* env, const std::string& group_dir, OffsetMap* out) {
+  const std::string path = group_dir + "/offsets";
+  if (!env->exists(path)) return {};
+  SLUICE_ASSIGN_OR_RETURN(std::string data, env->read_file(path));
+  return decode_offsets(data, path, out);
+}
+
+MembersFile read_members_file(Env* env, const std::string& group_dir) {
+  MembersFile out;
+  auto text = env->read_file(group_dir + "/members.json");
+  if (!text.is_ok()) return out;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("members") || !j["members"].is_array()) return out;
+  for (const auto& m : j["members"]) {
+    if (!m.is_object()) continue;
+    auto name = m.value("name", nlohmann::json());
+    const std::string member = name.is_string() ? name.get<std::string>() : "";
+    out.names.push_back(member);
+    for (const auto& t : m.value("topics", nlohmann::json::array()))
+      if (t.is_string()) out.topics.insert(t.get<std::string>());
+    for (const auto& p : m.value("partitions", nlohmann::json::array())) {
+      if (!p.is_string()) continue;
+      const std::string s = p.get<std::string>();
+      auto slash = s.rfind('/');
+      if (slash == std::string::npos) continue;
+      int32_t part = 0;
+      auto [ptr, ec] = std::from_chars(s.data() + slash + 1, s.data() + s.size(), part);
+      if (ec == std::errc() && ptr == s.data() + s.size()) out.owners[{s.substr(0, slash), part}] = member;
+    }
+  }
+  return out;
 }
 
 GroupCoordinator::GroupCoordinator(Env* env, GroupHost* host, std::string dir, std::string group,
@@ -122,11 +155,8 @@ Status GroupCoordinator::try_serve() {
 }
 
 Status GroupCoordinator::load_offsets_locked() {
-  std::string path = dir_ + "/offsets";
   loaded_.clear();
-  if (!env_->exists(path)) return {};
-  SLUICE_ASSIGN_OR_RETURN(std::string data, env_->read_file(path));
-  return decode_offsets(data, path, &loaded_);
+  return read_offsets_file(env_, dir_, &loaded_);
 }
 
 void GroupCoordinator::leave(const void* member) {
@@ -244,11 +274,6 @@ PartitionProgress* GroupCoordinator::progress(size_t index) {
   return index < progress_.size() ? progress_[index].get() : nullptr;
 }
 
-size_t GroupCoordinator::progress_count() {
-  std::lock_guard<std::mutex> l(mu_);
-  return progress_.size();
-}
-
 Status GroupCoordinator::commit() {
   std::lock_guard<std::mutex> l(mu_);
   if (!serving_) return {};
@@ -277,13 +302,6 @@ Status GroupCoordinator::write_offsets_locked() {
     if (it != loaded_.end()) pp->committed = it->second;
   }
   return {};
-}
-
-std::vector<std::string> GroupCoordinator::member_names() {
-  std::lock_guard<std::mutex> l(mu_);
-  std::vector<std::string> out;
-  for (const auto& m : members_) out.push_back(m.name);
-  return out;
 }
 
 }  // namespace sluice::queue::log

@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -90,10 +91,8 @@ class GroupCoordinator {
   // The partitions the member owns now, with their progress indexes.
   std::vector<size_t> assigned(const void* member);
   PartitionProgress* progress(size_t index);
-  size_t progress_count();
   // Writes acknowledged positions that moved since the last commit.
   [[nodiscard]] Status commit();
-  std::vector<std::string> member_names();
 
  private:
   Status load_offsets_locked();
@@ -133,9 +132,21 @@ class GroupHost {
   [[nodiscard]] virtual Result<PartitionLog*> partition_log(std::string_view topic, PartitionId p) = 0;
 };
 
+using OffsetMap = std::map<std::pair<std::string, int32_t>, int64_t>;
+
 // The offsets file codec (also used by the Admin).
-std::string encode_offsets(const std::map<std::pair<std::string, int32_t>, int64_t>& offsets);
-[[nodiscard]] Status decode_offsets(std::string_view data, const std::string& path,
-                                    std::map<std::pair<std::string, int32_t>, int64_t>* out);
+std::string encode_offsets(const OffsetMap& offsets);
+[[nodiscard]] Status decode_offsets(std::string_view data, const std::string& path, OffsetMap* out);
+// Reads groups/<group>/offsets; a group that never committed has none (an empty map).
+[[nodiscard]] Status read_offsets_file(Env* env, const std::string& group_dir, OffsetMap* out);
+
+// What groups/<group>/members.json says. The file is informational, so a missing or damaged one
+// reads as empty rather than failing the caller.
+struct MembersFile {
+  std::vector<std::string> names;
+  std::set<std::string> topics;  // what the members subscribe to
+  std::map<std::pair<std::string, int32_t>, std::string> owners;
+};
+MembersFile read_members_file(Env* env, const std::string& group_dir);
 
 }  // namespace sluice::queue::log

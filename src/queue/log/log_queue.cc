@@ -66,16 +66,6 @@ std::string topic_json(const TopicConfig& c, int64_t created_ms) {
   return j.dump() + "\n";
 }
 
-// Group names become directory names: the same rule as topics, with its own wording.
-Status validate_group_name(std::string_view group) {
-  Status st = validate_topic_name(group);
-  if (st.is_ok()) return st;
-  std::string msg = st.message();
-  auto pos = msg.find("topic name");
-  if (pos != std::string::npos) msg.replace(pos, 10, "group name");
-  return Status::invalid_argument(msg);
-}
-
 }  // namespace
 
 class LogQueue final : public Queue, public Admin, public GroupHost {
@@ -662,7 +652,7 @@ void LogQueue::flusher_loop() {
 void LogQueue::retention_pass() {
   // Every known group: its committed offsets, and the topics it reads (committed or subscribed).
   struct Known {
-    std::map<std::pair<std::string, int32_t>, int64_t> committed;
+    OffsetMap committed;
     std::set<std::string> topics;
   };
   std::vector<Known> known;
@@ -670,18 +660,10 @@ void LogQueue::retention_pass() {
   if (groups.is_ok()) {
     for (const auto& g : *groups) {
       Known k;
-      std::string path = groups_dir() + "/" + g + "/offsets";
-      auto data = env_->read_file(path);
-      if (data.is_ok() && !decode_offsets(*data, path, &k.committed).is_ok()) continue;
+      const std::string dir = groups_dir() + "/" + g;
+      if (!read_offsets_file(env_, dir, &k.committed).is_ok()) continue;
+      k.topics = read_members_file(env_, dir).topics;
       for (const auto& [tp, off] : k.committed) k.topics.insert(tp.first);
-      auto members = env_->read_file(groups_dir() + "/" + g + "/members.json");
-      auto j = members.is_ok() ? nlohmann::json::parse(*members, nullptr, false) : nlohmann::json();
-      if (j.is_object() && j.contains("members") && j["members"].is_array()) {
-        for (const auto& m : j["members"])
-          if (m.contains("topics") && m["topics"].is_array())
-            for (const auto& t : m["topics"])
-              if (t.is_string()) k.topics.insert(t.get<std::string>());
-      }
       known.push_back(std::move(k));
     }
   }
@@ -831,11 +813,8 @@ Result<GroupInfo> LogQueue::describe_group(std::string_view group) {
   if (!env_->exists(dir)) return Status::not_found("group '" + std::string(group) + "' does not exist");
   GroupInfo info;
   info.group = std::string(group);
-  std::map<std::pair<std::string, int32_t>, int64_t> committed;
-  if (env_->exists(dir + "/offsets")) {
-    SLUICE_ASSIGN_OR_RETURN(std::string data, env_->read_file(dir + "/offsets"));
-    SLUICE_RETURN_IF_ERROR(decode_offsets(data, dir + "/offsets", &committed));
-  }
+  OffsetMap committed;
+  SLUICE_RETURN_IF_ERROR(read_offsets_file(env_, dir, &committed));
   // Active when someone holds the group lock (this instance or another process).
   bool active = false;
   {
@@ -855,28 +834,11 @@ Result<GroupInfo> LogQueue::describe_group(std::string_view group) {
     }
   }
   info.state = active ? "active" : "empty";
-  std::map<std::pair<std::string, int32_t>, std::string> owners;
-  std::set<std::string> topics;
+  MembersFile members;
+  if (active) members = read_members_file(env_, dir);
+  info.members = members.names;
+  std::set<std::string> topics = members.topics;
   for (const auto& [tp, off] : committed) topics.insert(tp.first);
-  if (active && env_->exists(dir + "/members.json")) {
-    auto text = env_->read_file(dir + "/members.json");
-    auto j = text.is_ok() ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
-    if (j.is_object() && j.contains("members") && j["members"].is_array()) {
-      for (const auto& m : j["members"]) {
-        std::string name = m.value("name", "");
-        info.members.push_back(name);
-        if (m.contains("topics"))
-          for (const auto& t : m["topics"]) topics.insert(t.get<std::string>());
-        if (m.contains("partitions")) {
-          for (const auto& p : m["partitions"]) {
-            std::string s = p.get<std::string>();
-            auto slash = s.rfind('/');
-            owners[{s.substr(0, slash), std::stoi(s.substr(slash + 1))}] = name;
-          }
-        }
-      }
-    }
-  }
   for (const auto& t : topics) {
     auto topic = find_topic(t, false);
     if (!topic.is_ok()) continue;
@@ -890,8 +852,8 @@ Result<GroupInfo> LogQueue::describe_group(std::string_view group) {
       if (it != committed.end()) gp.committed = Offset(it->second);
       int64_t from = gp.committed ? gp.committed->value() : lg->start_offset();
       gp.lag = std::max<int64_t>(0, gp.end.value() - from);
-      auto o = owners.find({t, p});
-      if (o != owners.end()) gp.member = o->second;
+      auto o = members.owners.find({t, p});
+      if (o != members.owners.end()) gp.member = o->second;
       info.partitions.push_back(std::move(gp));
     }
   }
@@ -925,11 +887,8 @@ Result<std::vector<PartitionOffset>> LogQueue::reset_offsets(std::string_view gr
     File* f;
     ~Unlock() { (void)f->unlock(); }
   } unlock{lock.get()};
-  std::map<std::pair<std::string, int32_t>, int64_t> committed;
-  if (env_->exists(dir + "/offsets")) {
-    SLUICE_ASSIGN_OR_RETURN(std::string data, env_->read_file(dir + "/offsets"));
-    SLUICE_RETURN_IF_ERROR(decode_offsets(data, dir + "/offsets", &committed));
-  }
+  OffsetMap committed;
+  SLUICE_RETURN_IF_ERROR(read_offsets_file(env_, dir, &committed));
   std::vector<PartitionOffset> out;
   for (int32_t p = 0; p < t->config.partitions; ++p) {
     if (partition && partition->value() != p) continue;

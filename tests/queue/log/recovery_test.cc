@@ -369,3 +369,33 @@ TEST(LogTimeIndex, ResetToTimestampAcrossSegments) {
 
 }  // namespace
 }  // namespace sluice::queue::log
+
+namespace sluice::queue::log {
+namespace {
+
+// members.json is informational: a damaged one must not break describe_group (it once could throw).
+TEST(LogGroups, DamagedMembersFileReadsAsNoMembers) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("sluice-members-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  auto q = open_queue("log:" + dir.string());
+  ASSERT_TRUE(q.is_ok());
+  ASSERT_TRUE((*q)->admin().create_topic("t", {}).is_ok());
+  auto c = (*q)->make_consumer({.group = "g", .topics = {"t"}});
+  ASSERT_TRUE(c.is_ok());
+  std::vector<Message> none;
+  ASSERT_TRUE((*c)->poll(none, 1, Millis(10)).is_ok());  // joins: the group is active
+  for (const char* bad : {R"({"members":[{"name":1,"topics":[2],"partitions":["t/x",7,"nope"]}]})",
+                          "not json", R"({"members":"x"})"}) {
+    std::ofstream(dir / "groups/g/members.json") << bad;
+    auto info = (*q)->admin().describe_group("g");
+    ASSERT_TRUE(info.is_ok()) << bad << ": " << info.status().to_string();
+    EXPECT_EQ(info->state, "active");
+    for (const auto& gp : info->partitions) EXPECT_EQ(gp.member, "") << bad;
+  }
+  c->reset();
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace sluice::queue::log
