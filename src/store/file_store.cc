@@ -1,0 +1,396 @@
+// The `file:DIR` blob store: one file per blob under DIR, the key being its relative path.
+//
+// A put writes a uniquely named temp file next to the blob, fsyncs it, renames it over the blob
+// and fsyncs the directory, so readers see the old state or the whole new blob and concurrent puts
+// of one key (the same bytes, since keys carry the content version) cannot tear each other.
+// Errors name the path and say what kind of failure it was; the store keeps no state beyond its
+// root, so every method is safe from several threads at once.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "base/hash.h"
+#include "store/blob_store.h"
+
+namespace sluice::store {
+namespace {
+
+constexpr std::string_view kFileScheme = "file:";
+constexpr size_t kMaxKeyBytes = 1024;
+constexpr size_t kMaxDurableDirs = 4096;
+constexpr size_t kMaxComponentBytes = 255;  // NAME_MAX; temp names do not grow with the key
+
+std::string quoted(std::string_view s) {
+  std::string out = "'";
+  out += s;
+  out += "'";
+  return out;
+}
+
+// The class the header promises: a full disk is kResourceLimit, a key that collides with a
+// directory (or a blob used as a directory) is kBadInput, the rest kRetriable.
+Status put_error(std::string_view op, const std::string& path, int err) {
+  std::string msg(op);
+  msg += " ";
+  msg += quoted(path);
+  msg += ": ";
+  msg += std::strerror(err);
+  switch (err) {
+    case ENOSPC:
+    case EDQUOT: return Status::resource_limit(msg + "; free space on that disk or move the blob store");
+    case EMFILE:
+    case ENFILE: return Status::resource_limit(msg + "; too many open files");
+    case ENOTDIR:
+    case EISDIR:
+      return Status::invalid_argument(msg + "; the key collides with an existing blob or directory");
+    case ENAMETOOLONG: return Status::invalid_argument(msg + "; the key is too long");
+    default: return Status(ErrorClass::kRetriable, Code::kIoError, std::move(msg));
+  }
+}
+
+// Lexically normal absolute form of an absolute path: no "", "." or ".." components.
+std::string normalize_absolute(std::string_view path) {
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string_view::npos) j = path.size();
+    std::string_view part = path.substr(i, j - i);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    i = j + 1;
+  }
+  std::string out;
+  for (auto p : parts) {
+    out += '/';
+    out += p;
+  }
+  return out.empty() ? "/" : out;
+}
+
+std::string join(const std::string& dir, std::string_view rel) {
+  std::string out = dir;
+  if (out.empty() || out.back() != '/') out += '/';
+  out += rel;
+  return out;
+}
+
+bool key_char_ok(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+         c == '.' || c == '/';
+}
+
+// Keys become paths under the root, so anything that could leave it, alias another key ("a//b",
+// "a/./b") or name a directory ("a/") is refused.
+Status check_key(std::string_view key) {
+  auto bad = [&](std::string_view why) {
+    return Status::invalid_argument("blob key " + quoted(key) + " is invalid: " + std::string(why));
+  };
+  if (key.empty()) return bad("it is empty");
+  if (key.size() > kMaxKeyBytes) return bad("it is longer than 1024 bytes");
+  for (char c : key) {
+    if (!key_char_ok(c)) return bad("only letters, digits, '-', '_', '.' and '/' are allowed");
+  }
+  if (key.find("..") != std::string_view::npos) return bad("it must not contain \"..\"");
+  if (key.front() == '/') return bad("it must not start with '/'");
+  if (key.back() == '/') return bad("it must not end with '/'");
+  if (key.find("//") != std::string_view::npos) return bad("it must not contain an empty path segment");
+  size_t i = 0;
+  while (i <= key.size()) {
+    size_t j = key.find('/', i);
+    if (j == std::string_view::npos) j = key.size();
+    std::string_view part = key.substr(i, j - i);
+    if (part == ".") return bad("it must not contain a \".\" segment");
+    if (part.size() > kMaxComponentBytes) return bad("a path segment is longer than 255 bytes");
+    i = j + 1;
+  }
+  return {};
+}
+
+Status write_all(int fd, const std::string& path, std::string_view bytes) {
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t r = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return put_error("write", path, errno);
+    }
+    done += static_cast<size_t>(r);
+  }
+  return {};
+}
+
+Status sync_dir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return put_error("open directory", dir, errno);
+  int r = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (r != 0) return put_error("fsync directory", dir, err);
+  return {};
+}
+
+// A name no other writer (thread or process) picks: pid, a process-wide counter and a random
+// tag. O_EXCL settles the rest. It starts with '.' and is not a key anyone would choose.
+std::string temp_name() {
+  static std::atomic<uint64_t> counter{0};
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  return ".sluice-tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + "-" +
+         std::to_string(rng() & 0xffffffu);
+}
+
+class FileBlobStore final : public BlobStore {
+ public:
+  explicit FileBlobStore(std::string root) : root_(std::move(root)) {}
+
+  Result<BlobRef> put(std::string_view key, std::string_view bytes) override {
+    SLUICE_RETURN_IF_ERROR(check_key(key));
+    std::string path = join(root_, key);
+    Status st = write_blob(key, path, bytes);
+    if (!st.is_ok()) return st.with_context("put blob " + quoted(key) + " in " + uri());
+    return BlobRef{std::string(kFileScheme) + path, hash_hex(bytes), bytes.size()};
+  }
+
+  Result<std::string> get(std::string_view uri, std::string_view expected_hash) override {
+    SLUICE_ASSIGN_OR_RETURN(std::string path, path_of(uri));
+    if (!expected_hash.empty() && !is_hash(expected_hash)) {
+      return Status::invalid_argument("expected hash " + quoted(expected_hash) + " for blob " + quoted(uri) +
+                                      " is not 32 hex digits");
+    }
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return read_error("open", uri, path, errno);
+    std::string out;
+    struct stat st;
+    if (::fstat(fd, &st) == 0) {
+      if (S_ISDIR(st.st_mode)) {
+        ::close(fd);
+        return Status::invalid_argument("blob " + quoted(uri) + " names a directory, not a blob");
+      }
+      out.reserve(static_cast<size_t>(st.st_size));
+    }
+    char buf[64 * 1024];
+    for (;;) {
+      ssize_t r = ::read(fd, buf, sizeof buf);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        int err = errno;
+        ::close(fd);
+        return read_error("read", uri, path, err);
+      }
+      if (r == 0) break;
+      out.append(buf, static_cast<size_t>(r));
+    }
+    ::close(fd);
+    if (!expected_hash.empty()) {
+      std::string actual = hash_hex(out);
+      if (!equal_hex(actual, expected_hash)) {
+        return Status::corruption("blob " + quoted(uri) + " is corrupt: its bytes hash to " + actual +
+                                  ", expected " + std::string(expected_hash) + " (" +
+                                  std::to_string(out.size()) + " bytes at " + path + ")");
+      }
+    }
+    return out;
+  }
+
+  Status remove(std::string_view uri) override {
+    SLUICE_ASSIGN_OR_RETURN(std::string path, path_of(uri));
+    // No directory fsync: a removal lost in a crash only brings back a blob nobody will read, and
+    // cleanup runs again. Parent directories stay, since a concurrent put may be about to use them.
+    if (::unlink(path.c_str()) != 0 && errno != ENOENT && errno != ENOTDIR) {
+      int err = errno;
+      if (err == EISDIR || err == EPERM) {
+        struct stat st;
+        if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+          return Status::invalid_argument("blob " + quoted(uri) + " names a directory, not a blob");
+        }
+      }
+      return Status(ErrorClass::kRetriable, Code::kIoError,
+                    "remove " + quoted(path) + ": " + std::strerror(err));
+    }
+    return {};
+  }
+
+  std::string uri() const override { return std::string(kFileScheme) + root_; }
+
+ private:
+  Status write_blob(std::string_view key, const std::string& path, std::string_view bytes) const {
+    std::string dir = path.substr(0, path.find_last_of('/'));
+    if (dir.empty()) dir = "/";
+    SLUICE_RETURN_IF_ERROR(make_parents(key));
+
+    std::string tmp;
+    int fd = -1;
+    for (int attempt = 0; fd < 0; ++attempt) {
+      tmp = join(dir, temp_name());
+      fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (fd < 0 && (errno != EEXIST || attempt >= 10)) return put_error("create temp file", tmp, errno);
+    }
+    Status st = write_all(fd, tmp, bytes);
+    if (st.is_ok() && ::fdatasync(fd) != 0) st = put_error("fsync", tmp, errno);
+    // close() can report a deferred write error (NFS, quota); a blob is only good if it is clean.
+    if (::close(fd) != 0 && st.is_ok()) st = put_error("close", tmp, errno);
+    if (st.is_ok() && ::rename(tmp.c_str(), path.c_str()) != 0)
+      st = put_error("rename temp file to", path, errno);
+    if (!st.is_ok()) {
+      ::unlink(tmp.c_str());
+      return st;
+    }
+    return sync_dir(dir);
+  }
+
+  // Creates the directories of key below the root. Each one's entry in its parent is fsynced
+  // before a blob in it is reported written, also when another writer made it and may not have
+  // synced it yet; the directories known durable are remembered so that costs one fsync each.
+  Status make_parents(std::string_view key) const {
+    for (size_t slash = key.find('/'); slash != std::string_view::npos; slash = key.find('/', slash + 1)) {
+      std::string dir = join(root_, key.substr(0, slash));
+      if (::mkdir(dir.c_str(), 0755) != 0) {
+        if (errno != EEXIST) return put_error("create directory", dir, errno);
+        std::lock_guard<std::mutex> lock(mu_);
+        if (durable_dirs_.count(dir) != 0) continue;
+      }
+      SLUICE_RETURN_IF_ERROR(sync_dir(dir.substr(0, dir.find_last_of('/'))));
+      std::lock_guard<std::mutex> lock(mu_);
+      if (durable_dirs_.size() >= kMaxDurableDirs) durable_dirs_.clear();  // only costs fsyncs again
+      durable_dirs_.insert(std::move(dir));
+    }
+    return {};
+  }
+
+  // The file path of a blob URI of this store. URIs of other stores are refused: a message
+  // naming, say, file:/etc/shadow must not make a worker read it.
+  Result<std::string> path_of(std::string_view uri) const {
+    std::string_view rest = uri;
+    if (rest.substr(0, kFileScheme.size()) != kFileScheme) {
+      return Status::invalid_argument("blob URI " + quoted(uri) + " is not a file: URI; this store is " +
+                                      this->uri());
+    }
+    rest.remove_prefix(kFileScheme.size());
+    if (rest.substr(0, 3) == "///") rest.remove_prefix(2);  // file:///abs, the RFC 8089 spelling
+    std::string prefix = root_ == "/" ? "/" : root_ + "/";
+    if (rest.substr(0, prefix.size()) != prefix) {
+      return Status::invalid_argument("blob URI " + quoted(uri) + " is not in this store (" + this->uri() +
+                                      ")");
+    }
+    std::string_view key = rest.substr(prefix.size());
+    SLUICE_RETURN_IF_ERROR(check_key(key).with_context("blob URI " + quoted(uri)));
+    return join(root_, key);
+  }
+
+  static Status read_error(std::string_view op, std::string_view uri, const std::string& path, int err) {
+    std::string msg = std::string(op) + " blob " + quoted(uri) + " (" + path + "): " + std::strerror(err);
+    switch (err) {
+      // Retriable: it may not be written yet, or was cleaned up after its consumer finished.
+      case ENOENT:
+      case ENOTDIR: return Status(ErrorClass::kRetriable, Code::kNotFound, std::move(msg));
+      case EMFILE:
+      case ENFILE: return Status::resource_limit(std::move(msg));
+      case EISDIR: return Status::invalid_argument(msg + "; it names a directory, not a blob");
+      default: return Status(ErrorClass::kRetriable, Code::kIoError, std::move(msg));
+    }
+  }
+
+  static bool is_hash(std::string_view h) {
+    if (h.size() != 32) return false;
+    for (char c : h) {
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) return false;
+    }
+    return true;
+  }
+
+  static bool equal_hex(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (size_t i = 0; i < a.size(); ++i) {
+      char x = a[i], y = b[i];
+      if (x >= 'A' && x <= 'F') x = static_cast<char>(x - 'A' + 'a');
+      if (y >= 'A' && y <= 'F') y = static_cast<char>(y - 'A' + 'a');
+      if (x != y) return false;
+    }
+    return true;
+  }
+
+  const std::string root_;  // absolute, lexically normal
+  mutable std::mutex mu_;
+  mutable std::unordered_set<std::string> durable_dirs_;  // guarded by mu_
+};
+
+Result<std::unique_ptr<BlobStore>> open_file_store(std::string_view uri, std::string_view dir_arg) {
+  if (dir_arg.substr(0, 2) == "//") {
+    if (dir_arg.substr(0, 3) != "///") {
+      return Status::unsupported("blob store URI " + quoted(uri) +
+                                 " names a host; file URIs must be local: file:DIR or file:///abs/dir");
+    }
+    dir_arg.remove_prefix(2);
+  }
+  if (dir_arg.empty()) {
+    return Status::invalid_argument("blob store URI " + quoted(uri) + " has no directory; use file:DIR");
+  }
+  std::string dir(dir_arg);
+  if (dir.front() != '/') {
+    std::vector<char> cwd(4096);
+    while (::getcwd(cwd.data(), cwd.size()) == nullptr) {
+      if (errno != ERANGE) {
+        return Status::io_error(std::string("cannot make blob store directory ") + quoted(dir) +
+                                " absolute: getcwd: " + std::strerror(errno));
+      }
+      cwd.resize(cwd.size() * 2);
+    }
+    dir = join(cwd.data(), dir);
+  }
+  std::string root = normalize_absolute(dir);
+
+  // mkdir -p, component by component; EEXIST is fine (another process may be opening it too).
+  // A directory made here has its entry fsynced, like the blobs' own directories.
+  for (size_t slash = root.find('/', 1);; slash = root.find('/', slash + 1)) {
+    std::string part = slash == std::string::npos ? root : root.substr(0, slash);
+    if (::mkdir(part.c_str(), 0755) == 0) {
+      std::string parent = part.substr(0, part.find_last_of('/'));
+      SLUICE_RETURN_IF_ERROR(
+          sync_dir(parent.empty() ? "/" : parent).with_context("open blob store " + quoted(uri)));
+    } else if (errno != EEXIST) {
+      int err = errno;
+      std::string msg = "cannot create blob store directory " + quoted(part) + ": " + std::strerror(err);
+      switch (err) {
+        case ENOSPC:
+        case EDQUOT: return Status::resource_limit(std::move(msg));
+        case EIO: return Status(ErrorClass::kRetriable, Code::kIoError, std::move(msg));
+        default: return Status::invalid_argument(msg + "; check the path and its permissions");
+      }
+    }
+    if (slash == std::string::npos) break;
+  }
+  struct stat st;
+  if (::stat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return Status::invalid_argument("blob store directory " + quoted(root) +
+                                    " exists and is not a directory");
+  }
+  return std::unique_ptr<BlobStore>(new FileBlobStore(std::move(root)));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<BlobStore>> open_blob_store(std::string_view uri) {
+  if (uri.substr(0, kFileScheme.size()) == kFileScheme) {
+    return open_file_store(uri, uri.substr(kFileScheme.size()));
+  }
+  size_t colon = uri.find(':');
+  std::string what = colon == std::string_view::npos || colon == 0
+                         ? "has no scheme"
+                         : "has the unsupported scheme " + quoted(uri.substr(0, colon));
+  return Status::unsupported("blob store URI " + quoted(uri) + " " + what +
+                             "; accepted: file:DIR (a local directory; s3:// is not supported yet)");
+}
+
+}  // namespace sluice::store
