@@ -23,6 +23,7 @@ Level initial_level() {
 }
 
 std::atomic<Level> g_min_level{initial_level()};
+std::atomic<int> g_fd{2};
 
 std::string_view level_name(Level l) {
   switch (l) {
@@ -40,6 +41,10 @@ void set_min_level(Level level) {
   g_min_level.store(level);
 }
 
+void set_fd(int fd) {
+  g_fd.store(fd);
+}
+
 void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   if (level < g_min_level.load(std::memory_order_relaxed)) return;
   const std::string ts = iso8601_utc(wall_clock_ms());
@@ -49,7 +54,7 @@ void write(Level level, std::string_view msg, const nlohmann::json& fields) {
   }
   std::string s = line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   s += '\n';
-  ssize_t ignored = ::write(2, s.data(), s.size());
+  ssize_t ignored = ::write(g_fd.load(std::memory_order_relaxed), s.data(), s.size());
   (void)ignored;
 }
 

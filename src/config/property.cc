@@ -132,7 +132,49 @@ Result<std::string> get_string(const Values& values, std::span<const Property> t
   return std::string(it == values.end() ? p->default_value : std::string_view(it->second));
 }
 
+std::string flag_name(const Property& p) {
+  std::string f = "--" + std::string(p.name);
+  for (char& c : f)
+    if (c == '_') c = '-';
+  return f;
+}
+
+Result<Values> layer(std::span<const Property> table, const Values& flags,
+                     const std::function<const char*(const char*)>& getenv) {
+  Values out;
+  for (const Property& p : table) {
+    if (auto it = flags.find(p.name); it != flags.end()) {
+      SLUICE_RETURN_IF_ERROR(check_value(p, it->second, "option " + flag_name(p) + ":"));
+      out[std::string(p.name)] = it->second;
+      continue;
+    }
+    for (std::string_view var : {p.env, p.env_alias}) {
+      if (var.empty()) continue;
+      const char* v = getenv(std::string(var).c_str());
+      if (v == nullptr || *v == '\0') continue;
+      SLUICE_RETURN_IF_ERROR(check_value(p, v, "environment " + std::string(var) + ":"));
+      out[std::string(p.name)] = v;
+      break;
+    }
+  }
+  return out;
+}
+
 std::string markdown_table(std::span<const Property> table) {
+  bool with_env = false;
+  for (const auto& p : table) with_env |= !p.env.empty();
+  if (with_env) {
+    std::string out = "| option | environment | type | default | description |\n|---|---|---|---|---|\n";
+    for (const auto& p : table) {
+      std::string env = p.env.empty() ? "" : "`" + std::string(p.env) + "`";
+      if (!p.env_alias.empty()) env += ", `" + std::string(p.env_alias) + "`";
+      std::string type(p.kind == Kind::kEnum ? p.choices : kind_name(p.kind));
+      for (size_t i = 0; (i = type.find('|', i)) != std::string::npos; i += 3) type.replace(i, 1, " \\| ");
+      out += "| `" + flag_name(p) + "` | " + env + " | " + type + " | `" + std::string(p.default_value) +
+             "` | " + std::string(p.help) + " |\n";
+    }
+    return out;
+  }
   std::string out = "| setting | type | default | description |\n|---|---|---|---|\n";
   for (const auto& p : table) {
     std::string type(kind_name(p.kind));

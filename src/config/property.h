@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <span>
@@ -32,6 +33,10 @@ struct Property {
   std::string_view choices = {};  // kEnum only
   int64_t min = 0;
   int64_t max = std::numeric_limits<int64_t>::max();
+  // Settings that also come from the command line (`--name`, with '-' for '_') and the
+  // environment: the variable's name, and an alias the seeds use (e.g. POOL_SIZE).
+  std::string_view env = {};
+  std::string_view env_alias = {};
 };
 
 // Values by name, as given (checked against their property).
@@ -51,6 +56,15 @@ using Values = std::map<std::string, std::string, std::less<>>;
                                     std::string_view name);
 [[nodiscard]] Result<std::string> get_string(const Values& values, std::span<const Property> table,
                                              std::string_view name);
+
+// Layers the settings of a table: a value given on the command line (in flags, by name) wins over
+// the environment (env, then env_alias, read through getenv), which wins over the default. Every
+// value is checked; a bad one is kBadInput naming where it came from (e.g. "environment POOL_SIZE").
+[[nodiscard]] Result<Values> layer(std::span<const Property> table, const Values& flags,
+                                   const std::function<const char*(const char*)>& getenv);
+
+// The command-line flag of a setting: "--" + name with '-' for '_'.
+std::string flag_name(const Property& p);
 
 // A Markdown table of the properties (for docs/CONFIGURATION.md).
 std::string markdown_table(std::span<const Property> table);

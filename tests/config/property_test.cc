@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+#include <string>
+
 namespace sluice::config {
 namespace {
 
@@ -58,6 +61,38 @@ TEST(Property, MarkdownListsEveryRow) {
   std::string md = markdown_table(kTable);
   for (const auto& p : kTable) EXPECT_NE(md.find("`" + std::string(p.name) + "`"), std::string::npos);
   EXPECT_NE(md.find("a \\| b \\| c"), std::string::npos) << md;
+}
+
+
+TEST(Property, LayersFlagOverEnvironmentOverDefault) {
+  constexpr Property kLayered[] = {
+      {"pool", Kind::kInt, "2", "processes", {}, 1, 64, "SLUICE_POOL", "POOL_SIZE"},
+      {"name", Kind::kString, "x", "a name", {}, 0, 0, "SLUICE_NAME"},
+  };
+  std::map<std::string, std::string> env;
+  auto getenv = [&](const char* n) -> const char* {
+    auto it = env.find(n);
+    return it == env.end() ? nullptr : it->second.c_str();
+  };
+  auto v = layer(kLayered, {}, getenv);
+  ASSERT_TRUE(v.is_ok());
+  EXPECT_TRUE(v->empty());  // defaults come from the table when read
+  env["POOL_SIZE"] = "4";  // the seeds' alias
+  EXPECT_EQ(layer(kLayered, {}, getenv)->at("pool"), "4");
+  env["SLUICE_POOL"] = "6";  // sluice's own name wins over the alias
+  EXPECT_EQ(layer(kLayered, {}, getenv)->at("pool"), "6");
+  EXPECT_EQ(layer(kLayered, {{"pool", "8"}}, getenv)->at("pool"), "8");  // the flag wins over both
+
+  env["SLUICE_POOL"] = "many";
+  auto bad_env = layer(kLayered, {}, getenv);
+  ASSERT_FALSE(bad_env.is_ok());
+  EXPECT_EQ(bad_env.status().error_class(), ErrorClass::kBadInput);
+  EXPECT_NE(bad_env.status().message().find("SLUICE_POOL"), std::string::npos) << bad_env.status().message();
+  auto bad_flag = layer(kLayered, {{"pool", "0"}}, getenv);
+  ASSERT_FALSE(bad_flag.is_ok());
+  EXPECT_NE(bad_flag.status().message().find("--pool"), std::string::npos) << bad_flag.status().message();
+  EXPECT_EQ(flag_name(kLayered[0]), "--pool");
+  EXPECT_NE(markdown_table(kLayered).find("`SLUICE_POOL`, `POOL_SIZE`"), std::string::npos);
 }
 
 }  // namespace
