@@ -612,6 +612,7 @@ Result<std::vector<SearchHit>> LocalIndex::search(std::string_view query, std::s
   }
   std::vector<SearchHit> out;
   if (opts.k == 0) return out;
+  constexpr double kMinVectorSimilarity = 0.05;
   const size_t k = opts.k;
   // Each side of a hybrid search contributes a deeper list than k so that fusion can promote a
   // chunk that is second-tier on both sides.
@@ -643,6 +644,9 @@ Result<std::vector<SearchHit>> LocalIndex::search(std::string_view query, std::s
                               vectors_->search(vector, std::max({depth, k * 4, VectorStore::kMinEf})));
       for (const VectorStore::Hit& v : near) {
         if (vec_hits.size() >= depth) break;
+        // A neighbour this far away shares next to nothing with the query (with the hash embedder:
+        // no word or bigram); ranking it would only add noise to the fusion.
+        if (v.similarity < kMinVectorSimilarity) break;
         SLUICE_ASSIGN_OR_RETURN(auto s, db->prepare(kChunkByIdSql));
         s->bind(1, v.label);
         SLUICE_ASSIGN_OR_RETURN(bool row, s->step());

@@ -38,7 +38,7 @@ auto guarded(std::string_view what, F&& f) -> decltype(f()) {
 
 }  // namespace
 
-std::string to_json(const Task& t) {
+nlohmann::json task_json(const Task& t) {
   nlohmann::json j = {{"doc_id", t.doc_id},
                       {"source", source_json(t.source)},
                       {"size", t.size},
@@ -49,12 +49,21 @@ std::string to_json(const Task& t) {
   if (!t.dest_key.empty()) j["dest_key"] = t.dest_key;
   if (!t.metadata.empty()) j["metadata"] = t.metadata;
   if (!t.generated_at.empty()) j["generated_at"] = t.generated_at;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return j;
+}
+
+std::string to_json(const Task& t) {
+  return task_json(t).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
 Result<Task> parse_task(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::invalid_argument("task is not a JSON object");
+  return task_from_json(j);
+}
+
+Result<Task> task_from_json(const nlohmann::json& j) {
+  if (!j.is_object()) return Status::invalid_argument("task is not a JSON object");
   return guarded("task", [&]() -> Result<Task> {
     Task t;
     t.doc_id = j.value("doc_id", "");
@@ -82,10 +91,10 @@ std::string_view result_status_name(ResultStatus s) {
 }
 
 std::string to_json(const ResultNotification& r) {
-  nlohmann::json j = {
+  nlohmann::ordered_json j = {
       {"timestamp", r.timestamp}, {"worker", r.worker},   {"status", result_status_name(r.status)},
-      {"doc_id", r.doc_id},       {"version", r.version}, {"source", source_json(r.source)}};
-  if (r.destination) j["destination"] = source_json(*r.destination);
+      {"doc_id", r.doc_id},       {"version", r.version}, {"source", nlohmann::ordered_json(source_json(r.source))}};
+  if (r.destination) j["destination"] = nlohmann::ordered_json(source_json(*r.destination));
   j["file_info"] = {{"input_size", r.input_size},
                     {"output_size", r.output_size},
                     {"input_size_formatted", format_size(r.input_size)},
@@ -93,7 +102,7 @@ std::string to_json(const ResultNotification& r) {
   j["chunks"] = r.chunks;
   j["pages"] = r.pages;
   j["attempts"] = r.attempts;
-  nlohmann::json timings = nlohmann::json::object();
+  nlohmann::ordered_json timings = nlohmann::ordered_json::object();
   for (const auto& [stage, ms] : r.stage_ms) timings[stage] = ms;
   j["timings_ms"] = timings;
   if (r.error) {
@@ -101,11 +110,11 @@ std::string to_json(const ResultNotification& r) {
   }
   if (!r.reason.empty()) j["reason"] = r.reason;
   j["trace_id"] = r.trace_id;
-  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 Result<ResultNotification> parse_result(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
+  auto j = nlohmann::ordered_json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return Status::invalid_argument("result is not a JSON object");
   return guarded("result", [&]() -> Result<ResultNotification> {
     ResultNotification r;

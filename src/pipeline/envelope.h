@@ -41,8 +41,10 @@ struct Task {
 };
 
 std::string to_json(const Task& t);
+nlohmann::json task_json(const Task& t);  // the same, as a value to embed in other envelopes
 // Malformed JSON or a task without doc_id/source.uri is kBadInput saying which field.
 [[nodiscard]] Result<Task> parse_task(std::string_view json);
+[[nodiscard]] Result<Task> task_from_json(const nlohmann::json& j);
 
 enum class ResultStatus { kSuccess, kFailed, kSkipped };
 std::string_view result_status_name(ResultStatus s);

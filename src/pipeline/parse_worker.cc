@@ -5,7 +5,9 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <thread>
+#include <vector>
 
 namespace sluice::pipeline {
 namespace {
@@ -26,6 +28,14 @@ void maybe_fault(const std::string& path) {
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
   }
   if (head.starts_with("crash")) std::raise(SIGSEGV);
+  if (head.starts_with("oom")) {
+    // Grows until the address-space budget stops it (std::bad_alloc, answered as resource_limit).
+    std::vector<std::unique_ptr<char[]>> hog;
+    for (;;) {
+      hog.emplace_back(new char[64 << 20]);
+      std::memset(hog.back().get(), 1, 64 << 20);
+    }
+  }
 }
 
 }  // namespace
@@ -57,7 +67,11 @@ Result<parse::ParsedDocument> IsolatedParser::parse(const std::string& path,
                                                     const parse::ParseOptions& opts) {
   nlohmann::json req = {{"path", path}, {"max_bytes", opts.max_bytes}};
   auto res = pool_->call(req.dump());
-  if (!res.is_ok()) return res.status().with_context("parsing '" + path + "'");
+  if (!res.is_ok()) {
+    // The parsers' own errors name the file already; the pool's (timeout, crash) do not.
+    if (res.status().message().find(path) != std::string::npos) return res.status();
+    return res.status().with_context("parsing '" + path + "'");
+  }
   return parse::parsed_document_from_json(*res);
 }
 

@@ -152,6 +152,9 @@ Result<std::unique_ptr<ProcessPool::Child>> ProcessPool::spawn() {
     return Status::resource_limit(std::string("fork: ") + std::strerror(e));
   }
   if (pid == 0) {
+    // A process group of its own: Ctrl-C on the terminal reaches the parent, which stops cleanly,
+    // and not the children in the middle of a document (they end when their stdin closes).
+    ::setpgid(0, 0);
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     if (limit) ::setrlimit(RLIMIT_AS, &lim);

@@ -36,6 +36,7 @@ struct InFlight {
   std::atomic<int> pending{0};  // outputs not yet acknowledged, +1 while they are being sent
   std::mutex mu;
   Status failure;  // a delivery that failed (under mu)
+  std::function<void()> after_ack;
 };
 
 struct Worker {
@@ -203,6 +204,7 @@ void Run::handle(InFlight* f) {
     out.status = Status::internal("stage " + cfg_.name + " threw a non-standard exception");
   }
   if (out.status.is_ok()) {
+    f->after_ack = std::move(out.after_ack);
     send_all(f, out.outputs);
   } else {
     send_all(f, failure_outputs(f->msg, out.status));
@@ -210,7 +212,7 @@ void Run::handle(InFlight* f) {
 }
 
 std::vector<Output> Run::failure_outputs(const queue::Message& m, const Status& st) {
-  const int attempt = static_cast<int>(header_int(m, kHeaderAttempt, 1));
+  const int attempt = attempt_of(m);
   Output o;
   o.key = std::string(m.key.value_or(std::string_view()));
   o.value = std::string(m.value);
@@ -295,7 +297,11 @@ void Run::complete(InFlight* f) {
   }
   if (failure.is_ok()) {
     Status st = consumer_->ack(f->msg);
-    if (!st.is_ok()) fail(st);
+    if (!st.is_ok()) {
+      fail(st);
+    } else if (f->after_ack) {
+      f->after_ack();
+    }
     stats_.processed.fetch_add(1);
   } else {
     // An output could not be stored: leave the input unacked (it comes back after a restart)
@@ -309,6 +315,10 @@ void Run::complete(InFlight* f) {
 }
 
 }  // namespace
+
+int attempt_of(const queue::Message& m) {
+  return static_cast<int>(header_int(m, kHeaderAttempt, 1));
+}
 
 StageRunner::StageRunner(queue::Queue& q, StageConfig cfg, ProcessFn fn, DeadLetterFn on_dead)
     : q_(q), cfg_(std::move(cfg)), fn_(std::move(fn)), on_dead_(std::move(on_dead)) {}

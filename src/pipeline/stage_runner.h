@@ -37,6 +37,9 @@ struct Output {
 struct Outcome {
   Status status;                // OK: produce outputs; error: retry or dead-letter by its class
   std::vector<Output> outputs;  // all acknowledged before the input is acked
+  // Runs once the input is acked (on success only), e.g. to remove a claim-check blob the outputs
+  // no longer need. Not run when the stage stops first: cleanup may be skipped, never done early.
+  std::function<void()> after_ack;
 };
 
 using ProcessFn = std::function<Outcome(const queue::Message&)>;
@@ -69,6 +72,9 @@ inline constexpr const char* kHeaderErrorClass = "error_class";
 inline constexpr const char* kHeaderErrorMessage = "error_message";
 inline constexpr const char* kHeaderOriginalTopic = "original_topic";
 inline constexpr const char* kHeaderFailedStage = "failed_stage";
+
+// The attempt number a message carries (1 when it has no attempt header).
+int attempt_of(const queue::Message& m);
 
 class StageRunner {
  public:

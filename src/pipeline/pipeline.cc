@@ -1,0 +1,105 @@
+#include "pipeline/pipeline.h"
+
+#include <unistd.h>
+
+#include <climits>
+
+namespace sluice::pipeline {
+namespace {
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Pipeline>> Pipeline::open(queue::Queue& q, PipelineOptions opts) {
+  std::unique_ptr<Pipeline> p(new Pipeline(q, std::move(opts)));
+  const PipelineSettings& s = p->opts_.settings;
+  for (const auto& name : p->opts_.stages) {
+    if (name != "parse" && name != "embed" && name != "index") {
+      return Status::invalid_argument("unknown stage '" + name + "' (stages: parse, embed, index)");
+    }
+  }
+  auto store = store::open_blob_store(s.store);
+  if (!store.is_ok()) return store.status().with_context("blob store " + s.store);
+  p->store_ = std::move(store).value();
+  auto embedder = embed::open_embedder(s.embedder);
+  if (!embedder.is_ok()) return embedder.status().with_context("embedder " + s.embedder);
+  p->embedder_ = std::move(embedder).value();
+  auto index = index::open_index(s.index, p->embedder_->dimension(), p->embedder_->name());
+  if (!index.is_ok()) return index.status().with_context("index " + s.index);
+  p->index_ = std::move(index).value();
+
+  StageContext ctx;
+  ctx.store = p->store_.get();
+  ctx.index = p->index_.get();
+  ctx.embedder = p->embedder_.get();
+  ctx.settings = s;
+  ctx.worker = worker_name();
+  for (const auto& name : p->opts_.stages) {
+    StageDef def;
+    if (name == "parse") {
+      ProcessPoolOptions pool;
+      pool.program = p->opts_.parse_worker_program.empty() ? self_exe() : p->opts_.parse_worker_program;
+      pool.args = {"__parse-worker"};
+      pool.size = s.pool;
+      pool.timeout = s.parse_timeout;
+      pool.memory_limit = s.parse_memory;
+      auto parser = IsolatedParser::start(std::move(pool));
+      if (!parser.is_ok()) return parser.status().with_context("starting the parser processes");
+      p->parser_ = std::move(parser).value();
+      ctx.parser = p->parser_.get();
+      def = parse_stage(ctx);
+    } else if (name == "embed") {
+      def = embed_stage(ctx);
+    } else {
+      def = index_stage(ctx);
+    }
+    p->runners_.push_back(std::make_unique<StageRunner>(q, def.config, def.process, def.on_dead));
+    p->names_.push_back(name);
+  }
+  return p;
+}
+
+Pipeline::~Pipeline() {
+  stop();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void Pipeline::start() {
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    threads_.emplace_back([this, i] {
+      Status st = runners_[i]->run(stop_);
+      if (!st.is_ok()) {
+        std::lock_guard<std::mutex> l(mu_);
+        if (failure_.is_ok()) failure_ = st.with_context("stage " + names_[i]);
+      }
+    });
+  }
+}
+
+void Pipeline::stop() { stop_ = true; }
+
+Status Pipeline::wait() {
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  return failure();
+}
+
+Status Pipeline::failure() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return failure_;
+}
+
+std::vector<std::pair<std::string, const StageStats*>> Pipeline::stats() const {
+  std::vector<std::pair<std::string, const StageStats*>> out;
+  for (size_t i = 0; i < runners_.size(); ++i) out.emplace_back(names_[i], &runners_[i]->stats());
+  return out;
+}
+
+}  // namespace sluice::pipeline

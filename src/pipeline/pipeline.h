@@ -1,0 +1,73 @@
+// Pipeline: the built-in stages (parse, embed, index) running in this process on one queue, with
+// the parts they share: the blob store, the index, the embedder and the parser processes. `sluice
+// ingest` runs all three next to its scanner; `sluice worker` (later) runs the ones it is told to.
+//
+// Ownership: the Pipeline borrows the queue and owns everything else; stop() then wait() before
+// destroying it. Thread-safety: start/stop/wait from one thread; index() and stats() from any.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "embed/embedder.h"
+#include "index/index.h"
+#include "pipeline/parse_worker.h"
+#include "pipeline/settings.h"
+#include "pipeline/stage_runner.h"
+#include "pipeline/stages.h"
+#include "queue/queue.h"
+#include "store/blob_store.h"
+
+namespace sluice::pipeline {
+
+struct PipelineOptions {
+  PipelineSettings settings;
+  std::vector<std::string> stages = {"parse", "embed", "index"};
+  // The program the parser processes run (`PROGRAM __parse-worker`); empty: this executable.
+  std::string parse_worker_program;
+};
+
+class Pipeline {
+ public:
+  // Opens the store, embedder, index and (for the parse stage) the parser processes. Errors name
+  // the part and its URI.
+  [[nodiscard]] static Result<std::unique_ptr<Pipeline>> open(queue::Queue& q, PipelineOptions opts);
+  ~Pipeline();
+
+  // Starts one StageRunner per stage on its own thread.
+  void start();
+  // Asks the stages to stop: each finishes and acks what it holds.
+  void stop();
+  // Waits for the stages to end; returns the first error one of them ended with.
+  [[nodiscard]] Status wait();
+  // The first error a stage ended with so far (OK while all run).
+  Status failure() const;
+
+  index::Index& index() { return *index_; }
+  embed::Embedder& embedder() { return *embedder_; }
+  const PipelineSettings& settings() const { return opts_.settings; }
+  // Stats of each running stage, by name.
+  std::vector<std::pair<std::string, const StageStats*>> stats() const;
+
+ private:
+  Pipeline(queue::Queue& q, PipelineOptions opts) : q_(q), opts_(std::move(opts)) {}
+
+  queue::Queue& q_;
+  PipelineOptions opts_;
+  std::unique_ptr<store::BlobStore> store_;
+  std::unique_ptr<embed::Embedder> embedder_;
+  std::unique_ptr<index::Index> index_;
+  std::unique_ptr<IsolatedParser> parser_;
+  std::vector<std::unique_ptr<StageRunner>> runners_;
+  std::vector<std::string> names_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;
+  Status failure_;
+};
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,46 @@
+// The pipeline's settings: one property table (pipeline_properties()) drives the command-line
+// options of `sluice ingest` (and later serve/worker), their environment variables, --help and
+// docs/CONFIGURATION.md. PipelineSettings is the checked, typed result.
+// Thread-safety: plain values.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <span>
+#include <string>
+
+#include "base/status.h"
+#include "config/property.h"
+
+namespace sluice::pipeline {
+
+struct PipelineSettings {
+  std::string store;     // blob store URI (claim-check payloads)
+  std::string index;     // index URI
+  std::string embedder;  // embedder URI
+  size_t workers = 2;    // worker threads per stage
+  size_t pool = 2;       // parse worker processes
+  std::chrono::milliseconds parse_timeout{120000};
+  uint64_t parse_memory = 1ull << 30;
+  uint64_t max_file_size = 100ull << 20;
+  int max_attempts = 3;
+  std::chrono::milliseconds retry_backoff{1000};
+  size_t max_in_flight = 64;
+  size_t chunk_tokens = 400;
+  size_t chunk_overlap = 50;
+  bool mask_pii = false;
+  uint64_t claim_check_bytes = 256ull << 10;
+  size_t embed_batch = 64;
+  int32_t partitions = 4;
+};
+
+std::span<const config::Property> pipeline_properties();
+
+// Layers flags > environment > defaults (config::layer) and converts. "<data>" in the default
+// URIs becomes data_dir.
+[[nodiscard]] Result<PipelineSettings> resolve_settings(const config::Values& flags, const std::string& data_dir,
+                                                        const std::function<const char*(const char*)>& getenv);
+
+}  // namespace sluice::pipeline

@@ -1,0 +1,92 @@
+// The built-in stages of the document pipeline (DESIGN.md, "The flow"):
+//
+//   doc_upload ──[parse]──► doc_parsed ──[embed]──► doc_embedded ──[index]──► vector_ingested
+//                   └──────────────┴──── skipped / failed ──────────────┴──► doc_results
+//
+// parse  reads the file named by the Task, hashes it (the version), skips it when the index already
+//        holds that version, parses it in an isolated process and cleans the text;
+// embed  cuts the document into chunks and embeds them in batches;
+// index  upserts the chunks (replacing any older version) and publishes the success result.
+// Every document ends with one result on doc_results: success, skipped, or failed (published by
+// the stage that gave up, after its dead letter).
+//
+// Between stages a message's value is a Work envelope: one line of JSON (the task, version, sizes,
+// pages, per-stage timings, attempts, claim-check blobs), a newline, then the payload (the parsed
+// document, or the chunks with their vectors). A payload larger than claim_check_bytes goes to the
+// blob store and the JSON line names it (uri + hash) instead; the index stage removes the
+// document's blobs once it is done with them.
+//
+// Ownership: a StageContext borrows the queue, store, index, embedder and parser; they must outlive
+// the stages. Thread-safety: the stage functions run on the StageRunner's worker threads at once.
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "embed/embedder.h"
+#include "index/index.h"
+#include "pipeline/envelope.h"
+#include "pipeline/parse_worker.h"
+#include "pipeline/settings.h"
+#include "pipeline/stage_runner.h"
+#include "queue/queue.h"
+#include "store/blob_store.h"
+
+namespace sluice::pipeline {
+
+inline constexpr const char* kTopicUpload = "doc_upload";
+inline constexpr const char* kTopicParsed = "doc_parsed";
+inline constexpr const char* kTopicEmbedded = "doc_embedded";
+inline constexpr const char* kTopicIngested = "vector_ingested";
+inline constexpr const char* kTopicResults = "doc_results";
+
+struct StageContext {
+  store::BlobStore* store = nullptr;
+  index::Index* index = nullptr;
+  embed::Embedder* embedder = nullptr;
+  IsolatedParser* parser = nullptr;  // the parse stage only
+  PipelineSettings settings;
+  std::string worker;  // host:pid, shown in result notifications
+};
+
+// A stage ready for a StageRunner.
+struct StageDef {
+  StageConfig config;
+  ProcessFn process;
+  DeadLetterFn on_dead;
+};
+
+StageDef parse_stage(const StageContext& ctx);
+StageDef embed_stage(const StageContext& ctx);
+StageDef index_stage(const StageContext& ctx);
+
+// What travels between the stages (see above).
+struct Work {
+  Task task;
+  std::string version;
+  uint64_t input_size = 0;
+  int pages = 0;
+  std::string format;
+  int attempts = 1;  // the most attempts any stage needed so far
+  std::vector<std::pair<std::string, double>> stage_ms;
+  std::vector<std::string> blobs;  // claim-check blobs to remove once the document is indexed
+  std::string payload_blob, payload_hash;  // set when the payload is in the blob store
+};
+
+std::string encode_work(const Work& w, std::string_view payload);
+// The envelope and its inline payload (empty when payload_blob is set).
+[[nodiscard]] Result<std::pair<Work, std::string_view>> decode_work(std::string_view value);
+
+// "file:///abs/path" → "/abs/path"; other schemes are kUnsupported.
+[[nodiscard]] Result<std::string> local_path_of(const SourceRef& source);
+// The SourceRef of a local file (absolute path).
+SourceRef file_source(const std::string& abs_path);
+
+// "host:pid" of this process.
+std::string worker_name();
+
+// A result notification message (topic doc_results, keyed by doc_id, with the standard headers).
+Output result_output(const ResultNotification& r);
+
+}  // namespace sluice::pipeline
