@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds sluice, and runs the main job on a folder (default: src/).
+# The main job, as a new user runs it: installs what is missing, builds sluice, ingests real
+# manuals (or the paths you give) and searches them in English and Chinese.
 #
-# The document pipeline (parse, chunk, embed, index) is the next piece of work; until it lands,
-# the main job shows its first half on the embedded log: every file in the folder becomes one
-# task on the doc_upload topic (keyed by its path, so one document always lands on one
-# partition), a worker group reads the tasks back, and the group's lag shows they were consumed.
-# Usage: scripts/demo.sh [FOLDER]     (data goes to ./sluice-data, or $SLUICE_DATA)
+# Usage: scripts/demo.sh [PATH...]       (data goes to ./sluice-data, or $SLUICE_DATA)
+# Without PATH it ingests manuals Debian ships, installing them when missing: the R manuals (PDF,
+# r-doc-pdf), the Python library reference (HTML, python3-doc) and the Debian Edu manual in
+# Simplified Chinese (HTML, debian-edu-doc-zh-cn).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,28 +13,29 @@ bash scripts/setup.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build sluice >/dev/null
 
-FOLDER=${1:-src}
-DATA=${SLUICE_DATA:-./sluice-data}
 SLUICE=./build/sluice
-[[ -d "$FOLDER" ]] || { echo "demo: '$FOLDER' is not a folder" >&2; exit 2; }
+DATA=${SLUICE_DATA:-./sluice-data}
+if (($# == 0)); then
+  bash scripts/setup.sh --manuals
+  set -- /usr/share/doc/r-doc-pdf/manual \
+    /usr/share/doc/python3-doc/html/library \
+    /usr/share/doc/debian-edu-doc-zh-cn/debian-edu-bookworm-manual.html
+fi
 
-echo "== one task per file in $FOLDER -> topic doc_upload"
-python3 - "$FOLDER" <<'PY' | "$SLUICE" produce doc_upload --data "$DATA" --create --partitions 3 --key-sep $'\t'
-import json, os, sys
-for root, _, files in os.walk(sys.argv[1]):
-    for name in sorted(files):
-        path = os.path.join(root, name)
-        task = {"uri": "file://" + os.path.abspath(path), "size": os.path.getsize(path)}
-        print(path + "\t" + json.dumps(task, ensure_ascii=False))
-PY
+echo "== sluice ingest $*"
+status=0
+"$SLUICE" ingest "$@" --data "$DATA" || status=$?
+if ((status != 0 && status != 3)); then exit "$status"; fi  # 3: some files failed, listed above
 
-echo "== topics"
-"$SLUICE" topics --data "$DATA"
+search() {
+  echo
+  echo "== sluice search \"$1\""
+  "$SLUICE" search "$1" --data "$DATA" -k 3
+}
+search "how do I read a CSV file into a data frame"
+search "compare two floating point numbers for approximate equality"
+search "如何配置 LTSP 瘦客户端"
 
-echo "== the worker group 'demo-workers' reads the tasks (first 5 shown)"
-"$SLUICE" tail doc_upload --data "$DATA" --group demo-workers --from-beginning --timeout 1 >/tmp/sluice-demo-tail.jsonl
-head -n 5 /tmp/sluice-demo-tail.jsonl
-echo "... $(wc -l </tmp/sluice-demo-tail.jsonl) tasks read"
-
-echo "== the group's offsets: lag 0 means every task was consumed and committed"
-"$SLUICE" groups demo-workers --data "$DATA"
+echo
+echo "== a second run skips what is unchanged"
+"$SLUICE" ingest "$@" --data "$DATA" --progress none | tail -n 4

@@ -14,6 +14,11 @@ APT_PACKAGES=(
   procps time python3
 )
 
+# --manuals: only the real manuals the demo and the ingest benchmark read (not needed by the tests).
+if [[ "${1:-}" == "--manuals" ]]; then
+  APT_PACKAGES=(r-doc-pdf python3-doc debian-edu-doc-zh-cn)
+fi
+
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -31,5 +36,6 @@ if ((${#missing[@]})); then
 else
   echo "setup: all apt packages present" >&2
 fi
+if [[ "${1:-}" == "--manuals" ]]; then exit 0; fi
 
 # A redis-server installed from the package starts a system service; the tests start their own.

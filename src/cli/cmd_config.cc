@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "config/property.h"
+#include "pipeline/settings.h"
 #include "queue/log/log_queue.h"
 
 namespace sluice::cli {
@@ -28,6 +29,12 @@ std::string configuration_markdown() {
       "\nPer-topic retention (`sluice topics create NAME --retention-ms MS --retention-bytes N`) is kept in\n"
       "the topic's `topic.json`; by default data is kept, and a segment is never deleted before every\n"
       "group that reads the topic has consumed it.\n";
+  out +=
+      "\n## Pipeline settings (`sluice ingest`, `sluice search`)\n\n"
+      "Each is a command-line option and an environment variable (the seeds' names are accepted as\n"
+      "aliases); `<data>` is the data directory. Precedence: option, then environment, then default.\n"
+      "Sizes accept KiB/MiB/GiB suffixes.\n\n";
+  out += config::markdown_table(pipeline::pipeline_properties());
   return out;
 }
 

@@ -1,6 +1,8 @@
 // Shared pieces of the `sluice` command line (see common.h).
 #include "cli/common.h"
 
+#include "base/base64.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -64,6 +66,29 @@ Result<std::unique_ptr<queue::Queue>> open_queue(const QueueFlags& flags, bool c
   auto q = queue::open_queue(uri, {.create_if_missing = create});
   if (!q.is_ok()) return q.status().with_context("opening queue '" + uri + "'");
   return q;
+}
+
+void add_setting_options(CLI::App& app, std::span<const config::Property> table, config::Values& values,
+                         std::initializer_list<std::string_view> only) {
+  for (const config::Property& p : table) {
+    if (only.size() && std::find(only.begin(), only.end(), p.name) == only.end()) continue;
+    std::string help(p.help);
+    help += " (";
+    if (!p.env.empty()) help += "env " + std::string(p.env) + (p.env_alias.empty() ? "" : " or " + std::string(p.env_alias)) + "; ";
+    help += "default " + std::string(p.default_value) + ")";
+    const std::string name(p.name);
+    if (p.kind == config::Kind::kBool) {
+      app.add_flag_function(config::flag_name(p), [&values, name](int64_t) { values[name] = "true"; }, help);
+    } else {
+      const char* type = p.kind == config::Kind::kInt      ? "N"
+                         : p.kind == config::Kind::kSize   ? "SIZE"
+                         : p.kind == config::Kind::kMillis ? "MS"
+                                                           : "URI";
+      app.add_option_function<std::string>(
+             config::flag_name(p), [&values, name](const std::string& v) { values[name] = v; }, help)
+          ->type_name(type);
+    }
+  }
 }
 
 int exit_code_for(const Status& status) {
@@ -137,34 +162,6 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
-std::string base64_encode(std::string_view bytes) {
-  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((bytes.size() + 2) / 3 * 4);
-  size_t i = 0;
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8) |
-                 uint32_t(uint8_t(bytes[i + 2]));
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += kAlphabet[v & 63];
-  }
-  size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    uint32_t v = uint32_t(uint8_t(bytes[i])) << 16;
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (rest == 2) {
-    uint32_t v = (uint32_t(uint8_t(bytes[i])) << 16) | (uint32_t(uint8_t(bytes[i + 1])) << 8);
-    out += kAlphabet[(v >> 18) & 63];
-    out += kAlphabet[(v >> 12) & 63];
-    out += kAlphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
 
 nlohmann::ordered_json bytes_to_json(std::string_view bytes) {
   if (is_valid_utf8(bytes)) return std::string(bytes);

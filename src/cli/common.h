@@ -7,12 +7,15 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/status.h"
+#include "config/property.h"
 #include "queue/queue.h"
 
 namespace sluice::cli {
@@ -34,6 +37,9 @@ Command add_topics_command(CLI::App& root);
 Command add_groups_command(CLI::App& root);
 Command add_config_command(CLI::App& root);
 Command add_replay_command(CLI::App& root);
+Command add_dlq_command(CLI::App& root);
+Command add_ingest_command(CLI::App& root);
+Command add_search_command(CLI::App& root);
 
 // Where the queue lives. Each field holds the flag's value, empty when the flag was not given.
 struct QueueFlags {
@@ -54,6 +60,12 @@ std::string resolve_queue_uri(const QueueFlags& flags);
 // create=false for commands that only look: a missing queue is reported, not made.
 Result<std::unique_ptr<queue::Queue>> open_queue(const QueueFlags& flags, bool create = false);
 
+// Adds one option per property of a settings table (--name for name, a plain flag for a bool),
+// recording what the user gave in values; `only` limits it to those names (empty: every row).
+// The help text shows the environment variable and the default, from the table.
+void add_setting_options(CLI::App& app, std::span<const config::Property> table, config::Values& values,
+                         std::initializer_list<std::string_view> only = {});
+
 // The exit code for an error: 2 when the input is at fault, 1 otherwise.
 int exit_code_for(const Status& status);
 // Prints "sluice: <class>: <message>" to stderr and returns exit_code_for(status).
@@ -71,8 +83,6 @@ bool write_stdout(std::string_view bytes);
 
 // True when s is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
 bool is_valid_utf8(std::string_view s);
-// Standard base64 (RFC 4648, with padding).
-std::string base64_encode(std::string_view bytes);
 // A string when the bytes are valid UTF-8, else {"base64": "..."}: bytes are never lost or mangled.
 nlohmann::ordered_json bytes_to_json(std::string_view bytes);
 // Serializes one JSON value on one line; never throws on odd bytes (they are already handled
