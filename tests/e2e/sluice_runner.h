@@ -35,7 +35,8 @@ struct RunOptions {
   std::string stdin_data;
   std::vector<std::pair<std::string, std::string>> env;  // set in the child (after SLUICE_* are cleared)
   bool keep_stdin_open = false;                          // as a terminal would, until the child ends
-  std::atomic<bool>* terminate = nullptr;                // set: SIGTERM the child
+  std::atomic<bool>* terminate = nullptr;                // set: send terminate_signal to the child
+  int terminate_signal = SIGTERM;
   std::chrono::milliseconds kill_after{60000};           // a hung child is killed and the test fails
 };
 
@@ -63,6 +64,10 @@ inline RunResult run_sluice(const std::vector<std::string>& args, const RunOptio
     if (std::strncmp(*e, "SLUICE_", 7) != 0) env_s.emplace_back(*e);
   }
   for (const auto& [k, v] : opts.env) env_s.push_back(k + "=" + v);
+#if defined(__SANITIZE_ADDRESS__)
+  // AddressSanitizer reserves far more address space than any parser budget (RLIMIT_AS) allows.
+  env_s.push_back("SLUICE_PARSE_MEMORY=0");
+#endif
   std::vector<char*> envp;
   for (auto& e : env_s) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -106,7 +111,7 @@ inline RunResult run_sluice(const std::vector<std::string>& args, const RunOptio
   char buf[65536];
   while (out_fd >= 0 || err_fd >= 0) {
     if (opts.terminate && !termed && opts.terminate->load()) {
-      kill(pid, SIGTERM);
+      kill(pid, opts.terminate_signal);
       termed = true;
     }
     if (!r.killed_for_timeout && Clock::now() - started > opts.kill_after) {
