@@ -25,6 +25,7 @@
 #include <cstring>
 
 #include "embed/embedder.h"
+#include "text/text.h"
 
 namespace sluice::embed {
 namespace {
@@ -215,6 +216,11 @@ void extract_features(std::string_view text, FeatureTable& table) {
 
   auto end_word = [&] {
     if (word_len == 0) return;
+    if (text::is_stopword(std::string_view(word, word_len))) {
+      // Left out, and the words on either side of it pair up: "read a file" gives (read, file).
+      word_len = 0;
+      return;
+    }
     uint64_t h = XXH3_64bits_withSeed(word, word_len, kSeedWord);
     table.add(h, kWeightWord);
     if (prev_word != 0) {

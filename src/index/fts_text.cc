@@ -1,6 +1,8 @@
 // Derived FTS5 text for CJK-aware keyword search (see fts_text.h). Thread-safety: pure functions.
 #include "index/fts_text.h"
 
+#include "text/text.h"
+
 #include <algorithm>
 #include <cstdint>
 #include <vector>
@@ -119,6 +121,12 @@ std::string fts_query(std::string_view query) {
   }
   flush_run();
   add_term(std::move(word));
+  // Stopwords match most chunks and decide nothing, and their long posting lists are most of a
+  // query's cost; they are dropped unless the query has nothing else.
+  std::vector<std::string> content;
+  for (const auto& t : terms)
+    if (!text::is_stopword(t)) content.push_back(t);
+  if (!content.empty()) terms.swap(content);
 
   // Terms hold only letters, digits and CJK characters, so quoting cannot be broken out of; the
   // doubling of '"' is kept as a guard should is_word_char() ever admit one.

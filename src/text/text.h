@@ -28,6 +28,11 @@ CleanStats clean_document(parse::ParsedDocument& doc, const CleanOptions& opts);
 // Replaces PII spans in s with [EMAIL], [PHONE], [ID]; returns how many.
 size_t mask_pii(std::string& s);
 
+// English function words ("the", "how", "do", ...) that carry no topic: the hash embedder leaves
+// them out of vectors and keyword queries leave them out of the match, so a question's content
+// words decide what it finds. word must be lower-case.
+bool is_stopword(std::string_view word);
+
 // Approximate tokens: one per CJK character, one per Latin word (~0.75 words per token is close
 // enough for sizing chunks), one per other symbol run.
 size_t approx_tokens(std::string_view s);

@@ -108,6 +108,17 @@ TEST(HashEmbedderTest, CaseAndWidthFolding) {
   EXPECT_NEAR(dot(embed_one(*e, "Ärger ÉCOLE Москва"), embed_one(*e, "ärger école москва")), 1.0, 1e-5);
 }
 
+TEST(HashEmbedderTest, StopwordsAreLeftOut) {
+  auto e = make("hash:512");
+  // A question's function words do not pull it towards every text that has them.
+  EXPECT_NEAR(dot(embed_one(*e, "How do I read a CSV file into the data frame?"),
+                  embed_one(*e, "read CSV file data frame")),
+              1.0, 1e-5);
+  EXPECT_LT(dot(embed_one(*e, "how do I do this with the thing"), embed_one(*e, "how is it done in the unit")), 0.3);
+  // Only stopwords: nothing to embed.
+  EXPECT_EQ(norm(embed_one(*e, "what is the")), 0.0);
+}
+
 TEST(HashEmbedderTest, SimilarTextsAreCloserEnglish) {
   auto e = make("hash:512");
   auto q = embed_one(*e, "How do I configure the database connection pool size?");
