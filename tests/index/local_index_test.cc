@@ -3,6 +3,8 @@
 // saved vector graph and rebuilding it, embedder mismatches, FTS-hostile queries, and a 100k-chunk
 // scale smoke (DISABLED_ unless asked for; see LocalIndexScaleTest below).
 #include <gtest/gtest.h>
+
+#include <map>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -210,6 +212,33 @@ TEST_F(LocalIndexTest, ChineseSearchFindsTheRightDocumentInEveryMode) {
   hits = search(*index, "运维", Mode::kKeyword);
   ASSERT_EQ(hits.size(), 2u);
   EXPECT_EQ(hits[0].doc_id, "zh-db");
+}
+
+TEST_F(LocalIndexTest, ResultsAreDiverseAndShowARepeatedPassageOnce) {
+  auto index = open();
+  ASSERT_TRUE(index);
+  // One document matches many times; the same passage is in two files; a third file matches once.
+  std::vector<std::string> many;
+  for (int i = 0; i < 8; ++i) many.push_back("checkpoint the write ahead log, part " + std::to_string(i));
+  ASSERT_TRUE(upsert(*index, "big", "v1", many).is_ok());
+  ASSERT_TRUE(upsert(*index, "copy-a", "v1", {"rotate the write ahead log segment"}).is_ok());
+  ASSERT_TRUE(upsert(*index, "copy-b", "v1", {"rotate the write ahead log segment"}).is_ok());
+  ASSERT_TRUE(upsert(*index, "other", "v1", {"the log of a write ahead system"}).is_ok());
+  for (Mode mode : kAllModes) {
+    auto hits = search(*index, "write ahead log", mode, 5);
+    ASSERT_EQ(hits.size(), 5u) << mode_name(mode);
+    std::map<std::string, int> per_doc;
+    std::set<std::string> texts;
+    for (const auto& h : hits) {
+      ++per_doc[h.doc_id];
+      EXPECT_TRUE(texts.insert(h.text).second) << mode_name(mode) << ": passage shown twice: " << h.text;
+    }
+    EXPECT_EQ(per_doc["copy-a"] + per_doc["copy-b"], 1) << mode_name(mode);
+    EXPECT_EQ(per_doc["other"], 1) << mode_name(mode);
+    // Only when the other documents are used up does "big" get more than two places.
+    EXPECT_EQ(per_doc["big"], 3) << mode_name(mode);
+    EXPECT_NE(hits[4].doc_id, "other") << mode_name(mode);
+  }
 }
 
 TEST_F(LocalIndexTest, FtsHostileQueriesDoNotError) {
