@@ -28,6 +28,8 @@
 #include <set>
 #include <utility>
 
+#include "base/path.h"
+
 namespace sluice::pipeline {
 namespace {
 
@@ -45,28 +47,6 @@ std::string join(const std::string& dir, std::string_view name) {
   if (out.empty() || out.back() != '/') out += '/';
   out += name;
   return out;
-}
-
-std::string normalize_absolute(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    std::string_view part = path.substr(i, j - i);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto p : parts) {
-    out += '/';
-    out += p;
-  }
-  return out.empty() ? "/" : out;
 }
 
 std::string base_name(const std::string& path) {

@@ -125,6 +125,22 @@ Result<std::optional<std::string>> load_payload(const StageContext& ctx, const W
                 "the claim-check blob " + w.payload_blob + " of this document is missing; ingest the file again");
 }
 
+// The envelope of an embed or index input and its payload, fetched from the blob store when it was
+// claim-checked; nullopt for a redelivery of finished work (see load_payload).
+struct Received {
+  Work work;
+  std::string payload;
+};
+Result<std::optional<Received>> receive(const StageContext& ctx, const queue::Message& m) {
+  SLUICE_ASSIGN_OR_RETURN(auto decoded, decode_work(m.value));
+  Received r{std::move(decoded.first), {}};
+  r.work.attempts = std::max(r.work.attempts, attempt_of(m));
+  SLUICE_ASSIGN_OR_RETURN(auto payload, load_payload(ctx, r.work, decoded.second));
+  if (!payload) return std::optional<Received>();
+  r.payload = std::move(*payload);
+  return std::optional<Received>(std::move(r));
+}
+
 // The failure notification when a stage gives up on a message (input_is_task: the parse stage's
 // input is a Task; the others carry a Work envelope).
 DeadLetterFn failure_notifier(const StageContext& ctx, bool input_is_task) {
@@ -244,13 +260,12 @@ Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
 
 Result<Outcome> embed_one(const StageContext& ctx, const queue::Message& m) {
   const auto t0 = Clock::now();
-  SLUICE_ASSIGN_OR_RETURN(auto decoded, decode_work(m.value));
-  Work w = std::move(decoded.first);
-  w.attempts = std::max(w.attempts, attempt_of(m));
-  SLUICE_ASSIGN_OR_RETURN(auto payload, load_payload(ctx, w, decoded.second));
-  if (!payload) return Outcome{};
-  SLUICE_ASSIGN_OR_RETURN(parse::ParsedDocument doc, parse::parsed_document_from_json(*payload));
-  payload.reset();
+  SLUICE_ASSIGN_OR_RETURN(auto received, receive(ctx, m));
+  if (!received) return Outcome{};  // a redelivery of finished work
+  Work w = std::move(received->work);
+  auto& payload = received->payload;
+  SLUICE_ASSIGN_OR_RETURN(parse::ParsedDocument doc, parse::parsed_document_from_json(payload));
+  payload = std::string();
 
   std::vector<text::Chunk> chunks = text::chunk_document(
       doc, {.target_tokens = ctx.settings.chunk_tokens, .overlap_tokens = ctx.settings.chunk_overlap});
@@ -293,13 +308,12 @@ Result<Outcome> embed_one(const StageContext& ctx, const queue::Message& m) {
 
 Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
   const auto t0 = Clock::now();
-  SLUICE_ASSIGN_OR_RETURN(auto decoded, decode_work(m.value));
-  Work w = std::move(decoded.first);
-  w.attempts = std::max(w.attempts, attempt_of(m));
-  SLUICE_ASSIGN_OR_RETURN(auto payload, load_payload(ctx, w, decoded.second));
-  if (!payload) return Outcome{};
-  json p = json::parse(*payload, nullptr, false);
-  payload.reset();
+  SLUICE_ASSIGN_OR_RETURN(auto received, receive(ctx, m));
+  if (!received) return Outcome{};  // a redelivery of finished work
+  Work w = std::move(received->work);
+  auto& payload = received->payload;
+  json p = json::parse(payload, nullptr, false);
+  payload = std::string();
   if (p.is_discarded() || !p.is_object() || !p["chunks"].is_array() || !p["vectors"].is_string()) {
     return Status::invalid_argument("doc_embedded payload of " + w.task.doc_id + " is not chunks with vectors");
   }

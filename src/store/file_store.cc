@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "base/hash.h"
+#include "base/path.h"
 #include "store/blob_store.h"
 
 namespace sluice::store {
@@ -55,29 +56,6 @@ Status put_error(std::string_view op, const std::string& path, int err) {
     case ENAMETOOLONG: return Status::invalid_argument(msg + "; the key is too long");
     default: return Status(ErrorClass::kRetriable, Code::kIoError, std::move(msg));
   }
-}
-
-// Lexically normal absolute form of an absolute path: no "", "." or ".." components.
-std::string normalize_absolute(std::string_view path) {
-  std::vector<std::string_view> parts;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string_view::npos) j = path.size();
-    std::string_view part = path.substr(i, j - i);
-    if (part == "..") {
-      if (!parts.empty()) parts.pop_back();
-    } else if (!part.empty() && part != ".") {
-      parts.push_back(part);
-    }
-    i = j + 1;
-  }
-  std::string out;
-  for (auto p : parts) {
-    out += '/';
-    out += p;
-  }
-  return out.empty() ? "/" : out;
 }
 
 std::string join(const std::string& dir, std::string_view rel) {

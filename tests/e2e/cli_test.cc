@@ -61,21 +61,7 @@ std::string iso8601(int64_t ms, int offset_min, bool with_colon = true) {
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sluice-cli-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    started_ms_ = now_ms();
-  }
-  void TearDown() override {
-    const char* keep = std::getenv("SLUICE_KEEP_TEST_DIRS");
-    if (keep && *keep && std::string(keep) != "0") {
-      std::printf("kept %s\n", dir_.c_str());
-      return;
-    }
-    std::error_code ec;
-    std::filesystem::remove_all(dir_, ec);
-  }
+  void SetUp() override { started_ms_ = now_ms(); }
 
   // Runs sluice with --data pointing at this test's directory.
   RunResult sluice(std::vector<std::string> args, RunOptions opts = {}) {
@@ -118,7 +104,8 @@ class CliTest : public ::testing::Test {
     return j;
   }
 
-  std::string dir_;
+  TempDir tmp_{"sluice-cli"};
+  const std::string dir_ = tmp_.path();
   int64_t started_ms_ = 0;
 };
 
