@@ -435,6 +435,13 @@ CleanStats clean_document(parse::ParsedDocument& doc, const CleanOptions& opts) 
   kept.reserve(doc.blocks.size());
   for (Block& b : doc.blocks) {
     b.text = b.kind == BlockKind::kCode ? clean_code(b.text) : clean_prose(b, compounds);
+    if (b.kind == BlockKind::kHeading) {
+      // Documentation generators (Sphinx, many wikis) end each heading with a "¶" permalink.
+      static constexpr std::string_view kPilcrow = "\u00b6";
+      while (b.text.ends_with(kPilcrow) || b.text.ends_with(' ')) {
+        b.text.resize(b.text.size() - (b.text.back() == ' ' ? 1 : kPilcrow.size()));
+      }
+    }
     if (b.text.empty()) {
       ++stats.blocks_dropped;
       continue;

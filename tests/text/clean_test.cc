@@ -51,6 +51,12 @@ TEST(Clean, WhiteSpaceIsCollapsedAndTrimmed) {
             "family \U0001F468\u200D\U0001F469\u200D\U0001F467");
 }
 
+TEST(Clean, HeadingPermalinkMarksAreDropped) {
+  EXPECT_EQ(clean_one("15. Floating Point Arithmetic\u00b6", BlockKind::kHeading), "15. Floating Point Arithmetic");
+  EXPECT_EQ(clean_one("\u00b6", BlockKind::kHeading), "<dropped>");
+  EXPECT_EQ(clean_one("a \u00b6 inside stays", BlockKind::kParagraph), "a \u00b6 inside stays");
+}
+
 TEST(Clean, BlankLinesKeepParagraphBreaksInsideABlock) {
   EXPECT_EQ(clean_one("first\nline\n\n\n\nsecond"), "first line\nsecond");
   EXPECT_EQ(clean_one("a heading\n\nwrapped", BlockKind::kHeading), "a heading wrapped");
