@@ -79,7 +79,7 @@ std::string fts_document_text(std::string_view s) {
   return out;
 }
 
-std::string fts_query(std::string_view query) {
+std::vector<std::string> fts_query_terms(std::string_view query) {
   std::vector<std::string> terms;
   auto add_term = [&](std::string term) {
     if (term.empty() || terms.size() >= kMaxQueryTerms) return;
@@ -128,6 +128,10 @@ std::string fts_query(std::string_view query) {
     if (!text::is_stopword(t)) content.push_back(t);
   if (!content.empty()) terms.swap(content);
 
+  return terms;
+}
+
+std::string fts_match(const std::vector<std::string>& terms) {
   // Terms hold only letters, digits and CJK characters, so quoting cannot be broken out of; the
   // doubling of '"' is kept as a guard should is_word_char() ever admit one.
   std::string out;
@@ -141,6 +145,10 @@ std::string fts_query(std::string_view query) {
     out += '"';
   }
   return out;
+}
+
+std::string fts_query(std::string_view query) {
+  return fts_match(fts_query_terms(query));
 }
 
 }  // namespace sluice::index

@@ -9,6 +9,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::index {
 
@@ -24,5 +25,11 @@ std::string fts_document_text(std::string_view s);
 // input safe: quotes, colons, parentheses, AND/OR/NOT, '*', '^' are matched as text or dropped.
 // Empty when the query has nothing to search for (only punctuation, say).
 std::string fts_query(std::string_view query);
+
+// The same in two steps, so the index can choose among the terms (by how many chunks each
+// matches) before it builds the expression: the query's terms, deduplicated, stopwords left out
+// unless nothing else is there; and the MATCH expression for a list of terms.
+std::vector<std::string> fts_query_terms(std::string_view query);
+std::string fts_match(const std::vector<std::string>& terms);
 
 }  // namespace sluice::index

@@ -56,6 +56,38 @@ constexpr double kVectorWeight = 0.5;
 // passage in two files, e.g. two builds of one manual) are shown once.
 constexpr size_t kMaxHitsPerDocument = 2;
 
+// A keyword query costs about its terms' posting lists (bm25 is computed for every chunk that has
+// any term), and the most common terms weigh least in bm25. So terms are taken rarest first while
+// their chunk counts add up to at most this budget; the two rarest are always kept.
+constexpr int64_t kMaxQueryPostings = 6000;
+constexpr const char* kTermDocsSql = "SELECT doc FROM chunks_vocab WHERE term = ?1";
+
+// The MATCH expression for the chosen terms (see kMaxQueryPostings).
+Result<std::string> choose_terms(sqlite::Db& db, std::vector<std::string> terms) {
+  if (terms.size() > 2) {
+    std::vector<std::pair<int64_t, size_t>> by_df;  // (chunks with the term, position in the query)
+    for (size_t i = 0; i < terms.size(); ++i) {
+      SLUICE_ASSIGN_OR_RETURN(auto s, db.prepare(kTermDocsSql));
+      s->bind(1, terms[i]);
+      SLUICE_ASSIGN_OR_RETURN(bool row, s->step());
+      by_df.emplace_back(row ? s->col_int(0) : 0, i);
+    }
+    std::stable_sort(by_df.begin(), by_df.end());
+    std::vector<bool> keep(terms.size(), false);
+    int64_t postings = 0;
+    for (size_t j = 0; j < by_df.size(); ++j) {
+      if (j >= 2 && postings + by_df[j].first > kMaxQueryPostings) break;
+      postings += by_df[j].first;
+      keep[by_df[j].second] = true;
+    }
+    std::vector<std::string> kept;
+    for (size_t i = 0; i < terms.size(); ++i)
+      if (keep[i]) kept.push_back(std::move(terms[i]));
+    terms.swap(kept);
+  }
+  return fts_match(terms);
+}
+
 // Keeps the first k hits of a ranked list under the rules above (a stable pass).
 void diversify(std::vector<SearchHit>& hits, size_t k) {
   std::vector<SearchHit> picked, held;
@@ -103,6 +135,7 @@ CREATE INDEX IF NOT EXISTS chunks_by_doc ON chunks(doc_id, version);
 -- Contentless: the derived text is not stored twice; rows are deleted by re-deriving it.
 CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(heading, body, content='',
   tokenize='unicode61 remove_diacritics 2');
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
 )sql";
 
 // Column lists shared by the search statements (SearchHit fields, then a score).
@@ -649,7 +682,7 @@ Result<std::vector<SearchHit>> LocalIndex::search(std::string_view query, std::s
   const size_t depth = std::max<size_t>(k * 4, 20);  // fusion and diversity both need a deeper list
   const bool use_fts = opts.mode != Mode::kVector;
   const bool use_vectors = opts.mode != Mode::kKeyword && !vector.empty();
-  const std::string match = use_fts ? fts_query(query) : std::string();
+  std::vector<std::string> terms = use_fts ? fts_query_terms(query) : std::vector<std::string>();
 
   std::vector<SearchHit> fts_hits, vec_hits;
   {
@@ -658,6 +691,7 @@ Result<std::vector<SearchHit>> LocalIndex::search(std::string_view query, std::s
     // One read transaction: the FTS hits and the rows behind the graph's labels come from the
     // same snapshot, which view_mu_ makes the one the graph shows.
     SLUICE_ASSIGN_OR_RETURN(auto txn, sqlite::Txn::begin(db.get(), false));
+    SLUICE_ASSIGN_OR_RETURN(std::string match, choose_terms(*db.get(), std::move(terms)));
     if (!match.empty()) {
       SLUICE_ASSIGN_OR_RETURN(auto s, db->prepare(kFtsSearchSql));
       s->bind(1, match).bind(2, static_cast<int64_t>(depth));
