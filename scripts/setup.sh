@@ -9,7 +9,7 @@ APT_PACKAGES=(
   liblz4-dev libzstd-dev libxxhash-dev
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev libhnswlib-dev libpoppler-cpp-dev libxml2-dev libzip-dev poppler-utils poppler-data
+  libsqlite3-dev libhnswlib-dev libpoppler-private-dev libxml2-dev libzip-dev poppler-utils poppler-data
   redis-server redis-tools
   procps time python3
 )
