@@ -7,9 +7,9 @@
 #                                  [--keep] [PATH/TO/sluice] [-- extra `sluice ingest` flags]
 #
 # Builds nothing: sluice comes from the argument or build/sluice. Installs the corpus packages
-# when missing (idempotent: r-doc-pdf python3-doc debian-edu-doc-zh-cn, plus poppler-utils and
-# time; apt-get update only when something is missing). Everything temporary lives in a
-# directory next to the sluice binary (the disk being measured), removed at exit unless --keep.
+# when missing (`scripts/setup.sh --manuals`: r-doc-pdf python3-doc debian-edu-doc-zh-cn).
+# Everything temporary lives in a directory next to the sluice binary (the disk being measured),
+# removed at exit unless --keep.
 #
 # The corpus (full run; --quick takes a subset):
 #   pdf  : the R manuals, /usr/share/R/doc/manual/*.pdf (r-doc-pdf; ~5,500 pages, refman.pdf and
@@ -96,22 +96,8 @@ if [[ ! -x "$SLUICE" ]]; then
 fi
 SLUICE="$(cd "$(dirname "$SLUICE")" && pwd)/$(basename "$SLUICE")"
 
-# ---- the corpus and tools (idempotent, like scripts/setup.sh) ----
-APT_PACKAGES=(r-doc-pdf python3-doc debian-edu-doc-zh-cn poppler-utils time python3 procps)
-missing=()
-for p in "${APT_PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-if ((${#missing[@]})); then
-  echo "run_ingest_bench: installing ${missing[*]}" >&2
-  SUDO=""
-  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
-  export DEBIAN_FRONTEND=noninteractive
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+# ---- the corpus (idempotent; the tools come with scripts/setup.sh, which a build needs anyway) ----
+bash "$ROOT/scripts/setup.sh" --manuals
 for tool in pdftotext pdfinfo /usr/bin/time python3 df; do
   if ! command -v "$tool" >/dev/null; then
     echo "run_ingest_bench: $tool is missing" >&2

@@ -476,15 +476,6 @@ Result<std::vector<const DeadLetter*>> choose(const std::vector<DeadLetter>& let
   return chosen;
 }
 
-Status ensure_ledger_topic(queue::Admin& admin) {
-  auto info = admin.describe_topic(kLedgerTopic);
-  if (info.is_ok()) return {};
-  if (info.status().code() != Code::kNotFound) return info.status();
-  Status st = admin.create_topic(kLedgerTopic, {.partitions = 1});
-  if (st.code() == Code::kAlreadyExists) return {};  // made meanwhile, with another partition count
-  return st;
-}
-
 int run_replay(queue::Queue& q, const DlqFlags& f) {
   if (!f.all && f.docs.empty()) return usage_error("say what to replay: --doc ID (one or more) or --all");
   for (const std::string& id : f.docs)
@@ -511,7 +502,7 @@ int run_replay(queue::Queue& q, const DlqFlags& f) {
     auto info = q.admin().describe_topic(t);
     if (!info.is_ok()) return report(info.status().with_context("the original topic of a dead letter"));
   }
-  if (Status st = ensure_ledger_topic(q.admin()); !st.is_ok()) {
+  if (Status st = queue::ensure_topic(q.admin(), kLedgerTopic, {.partitions = 1}); !st.is_ok()) {
     return report(st.with_context("creating the replay ledger " + std::string(kLedgerTopic)));
   }
 

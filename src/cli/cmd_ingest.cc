@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -90,9 +91,15 @@ class Progress {
     const double docs_s = secs > 0 ? t.done / secs : 0;
     const double eta = docs_s > 0 ? (t.total - t.done) / docs_s : NAN;
     if (mode_ == Mode::kJson) {
-      ordered_json j = {{"event", "progress"}, {"done", t.done},         {"total", t.total},
-                        {"ok", t.ok},          {"skipped", t.skipped},   {"failed", t.failed},
-                        {"pages", t.pages},    {"chunks", t.chunks},     {"seconds", std::round(secs * 10) / 10},
+      ordered_json j = {{"event", "progress"},
+                        {"done", t.done},
+                        {"total", t.total},
+                        {"ok", t.ok},
+                        {"skipped", t.skipped},
+                        {"failed", t.failed},
+                        {"pages", t.pages},
+                        {"chunks", t.chunks},
+                        {"seconds", std::round(secs * 10) / 10},
                         {"pages_per_s", std::round(pages_s * 10) / 10}};
       if (std::isfinite(eta)) j["eta_s"] = std::round(eta);
       std::string line = dump_line(j);
@@ -104,8 +111,8 @@ class Progress {
     std::string bar(filled, '=');
     if (filled < kWidth) bar += '>' + std::string(kWidth - filled - 1, ' ');
     char line[256];
-    std::snprintf(line, sizeof line, "\r[%s] %zu/%zu docs  %.1f pages/s  ETA %s  failed %zu\x1b[K", bar.c_str(), t.done,
-                  t.total, pages_s, fmt_duration(eta).c_str(), t.failed);
+    std::snprintf(line, sizeof line, "\r[%s] %zu/%zu docs  %.1f pages/s  ETA %s  failed %zu\x1b[K",
+                  bar.c_str(), t.done, t.total, pages_s, fmt_duration(eta).c_str(), t.failed);
     std::fputs(line, stderr);
     drawn_ = true;
   }
@@ -123,23 +130,24 @@ class Progress {
   bool drawn_ = false;
 };
 
-// Size and mtime the index stored at the last ingest of this file (nullopt when unknown).
-bool unchanged_since_last_ingest(index::Index& index, const std::string& doc_id, const pipeline::ScannedFile& f) {
+// The indexed version of the file when its size and mtime are what the index stored at the last
+// ingest (the file is then unchanged without reading it); nullopt otherwise.
+std::optional<std::string> unchanged_version(index::Index& index, const std::string& doc_id,
+                                             const pipeline::ScannedFile& f) {
   auto doc = index.get_document(doc_id);
-  if (!doc.is_ok() || !*doc) return false;
+  if (!doc.is_ok() || !*doc) return std::nullopt;
   auto meta = nlohmann::json::parse((*doc)->metadata_json, nullptr, false);
-  if (!meta.is_object()) return false;
-  return meta.value("size", uint64_t{0}) == f.size && meta.value("mtime_ns", int64_t{-1}) == f.mtime_ns;
+  if (!meta.is_object()) return std::nullopt;
+  if (meta.value("size", uint64_t{0}) != f.size || meta.value("mtime_ns", int64_t{-1}) != f.mtime_ns) {
+    return std::nullopt;
+  }
+  return (*doc)->version;
 }
 
 Status ensure_topics(queue::Admin& admin, int32_t partitions) {
   for (const char* t : {pipeline::kTopicUpload, pipeline::kTopicParsed, pipeline::kTopicEmbedded,
                         pipeline::kTopicIngested, pipeline::kTopicResults}) {
-    auto info = admin.describe_topic(t);
-    if (info.is_ok()) continue;
-    if (info.status().code() != Code::kNotFound) return info.status();
-    Status st = admin.create_topic(t, {.partitions = partitions});
-    if (!st.is_ok() && st.code() != Code::kAlreadyExists) return st;
+    SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = partitions}));
   }
   return {};
 }
@@ -147,7 +155,8 @@ Status ensure_topics(queue::Admin& admin, int32_t partitions) {
 bool under_any(const std::string& path, const std::vector<std::string>& roots) {
   for (const auto& r : roots) {
     if (path == r) return true;
-    if (path.size() > r.size() && path.compare(0, r.size(), r) == 0 && (r.back() == '/' || path[r.size()] == '/')) {
+    if (path.size() > r.size() && path.compare(0, r.size(), r) == 0 &&
+        (r.back() == '/' || path[r.size()] == '/')) {
       return true;
     }
   }
@@ -179,7 +188,8 @@ class IngestRun {
   std::vector<std::pair<std::string, std::string>> failures_;  // source, "class: message" (first 100)
 };
 
-void IngestRun::report_failure(const std::string& source, const std::string& cls, const std::string& message) {
+void IngestRun::report_failure(const std::string& source, const std::string& cls,
+                               const std::string& message) {
   ++t_.failed_by_class[cls];
   if (failures_.size() < 100) failures_.emplace_back(source, cls + ": " + message);
   progress_->clear();
@@ -187,7 +197,8 @@ void IngestRun::report_failure(const std::string& source, const std::string& cls
     std::string line = "failed: " + source + ": " + cls + ": " + message + "\n";
     std::fputs(line.c_str(), stderr);
   } else {
-    std::string line = dump_line({{"event", "failed"}, {"source", source}, {"error_class", cls}, {"message", message}});
+    std::string line =
+        dump_line({{"event", "failed"}, {"source", source}, {"error_class", cls}, {"message", message}});
     std::fputs(line.c_str(), stderr);
   }
 }
@@ -220,7 +231,8 @@ int IngestRun::go() {
   const std::string data = resolve_data_dir(f_.queue);
   std::error_code ec;
   std::filesystem::create_directories(data + "/logs", ec);
-  if (ec) return report(Status::invalid_argument("cannot create the data directory " + data + ": " + ec.message()));
+  if (ec)
+    return report(Status::invalid_argument("cannot create the data directory " + data + ": " + ec.message()));
   auto settings = pipeline::resolve_settings(f_.settings, data, [](const char* n) { return std::getenv(n); });
   if (!settings.is_ok()) return report(settings.status());
 
@@ -251,9 +263,10 @@ int IngestRun::go() {
   copts.ephemeral = true;
   auto results = (*q)->make_consumer(copts);
   if (!results.is_ok()) return report(results.status());
+  // One poll takes the group's place at the end of doc_results before any task is sent; nothing of
+  // this run can be there yet, so what it returns (another run's results) is not ours.
   std::vector<queue::Message> batch;
   if (Status st = (*results)->poll(batch, 1, queue::Millis(0)); !st.is_ok()) return report(st);
-  for (const auto& m : batch) (void)m;  // nothing of ours can be there yet
 
   // Scan.
   pipeline::ScanOptions sopts{f_.include, f_.exclude, f_.max_files};
@@ -263,7 +276,8 @@ int IngestRun::go() {
     report_failure(prob.path, std::string(error_class_name(prob.error.error_class())), prob.error.message());
   }
   if (scanned.truncated) {
-    std::fprintf(stderr, "note: stopped after --max-files %" PRIu64 " files; more were there\n", f_.max_files);
+    std::fprintf(stderr, "note: stopped after --max-files %" PRIu64 " files; more were there\n",
+                 f_.max_files);
   }
   t_.total = scanned.files.size();
 
@@ -285,14 +299,13 @@ int IngestRun::go() {
     seen_doc_ids.insert(task.doc_id);
     pending_[task.trace_id] = {file.path, file.size};
     pipeline::Output out;
-    if (unchanged_since_last_ingest(p.index(), task.doc_id, file)) {
-      auto doc = p.index().get_document(task.doc_id);
+    if (auto version = unchanged_version(p.index(), task.doc_id, file)) {
       pipeline::ResultNotification r;
       r.timestamp = now;
       r.worker = pipeline::worker_name();
       r.status = pipeline::ResultStatus::kSkipped;
       r.doc_id = task.doc_id;
-      r.version = doc.is_ok() && *doc ? (*doc)->version : "";
+      r.version = *version;
       r.source = task.source;
       r.input_size = file.size;
       r.reason = "unchanged: same size and modification time as when it was indexed";
@@ -304,14 +317,7 @@ int IngestRun::go() {
       out.value = pipeline::to_json(task);
       out.headers = pipeline::standard_headers(task.trace_id);
     }
-    std::vector<queue::Header> hs;
-    for (const auto& [k, v] : out.headers) hs.push_back({k, v});
-    queue::OutMessage om;
-    om.topic = out.topic;
-    om.key = out.key;
-    om.value = out.value;
-    om.headers = hs;
-    auto sent = (*producer)->send(om);
+    auto sent = pipeline::send_output(**producer, out);
     if (!sent.is_ok()) {
       p.stop();
       (void)p.wait();
@@ -414,8 +420,9 @@ int IngestRun::finish(int code, bool interrupted) {
     for (const auto& [cls, n] : t_.failed_by_class) out += " " + cls + " " + std::to_string(n);
     out += "\n";
   }
-  std::snprintf(line, sizeof line, "  %" PRIu64 " pages, %" PRIu64 " chunks, %.1f docs/s, %.1f pages/s, %.2f MB/s\n",
-                t_.pages, t_.chunks, secs > 0 ? t_.done / secs : 0.0, secs > 0 ? t_.pages / secs : 0.0,
+  std::snprintf(line, sizeof line,
+                "  %" PRIu64 " pages, %" PRIu64 " chunks, %.1f docs/s, %.1f pages/s, %.2f MB/s\n", t_.pages,
+                t_.chunks, secs > 0 ? t_.done / secs : 0.0, secs > 0 ? t_.pages / secs : 0.0,
                 secs > 0 ? t_.bytes / secs / 1e6 : 0.0);
   out += line;
   if (t_.pruned) out += "  pruned " + std::to_string(t_.pruned) + " documents whose files are gone\n";
@@ -438,9 +445,11 @@ Command add_ingest_command(CLI::App& root) {
   app->add_option("--exclude", flags->exclude, "Skip files and folders matching this glob (repeatable)");
   app->add_option("--max-files", flags->max_files, "Stop scanning after this many files (0: no limit)");
   app->add_flag("--prune", flags->prune, "Remove indexed documents under PATH whose files are gone");
-  app->add_option("--progress", flags->progress, "Progress on stderr: auto (a bar on a terminal), bar, json, none")
+  app->add_option("--progress", flags->progress,
+                  "Progress on stderr: auto (a bar on a terminal), bar, json, none")
       ->check(CLI::IsMember({"auto", "bar", "json", "none"}));
-  app->add_flag("--json", flags->json, "Print the summary as one JSON object (the default when stdout is not a terminal)");
+  app->add_flag("--json", flags->json,
+                "Print the summary as one JSON object (the default when stdout is not a terminal)");
   return {app, [flags] {
             IngestRun run(*flags);
             return run.go();

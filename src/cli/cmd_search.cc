@@ -31,7 +31,8 @@ std::string snippet(std::string_view s, size_t max_chars) {
   std::string out;
   size_t chars = 0;
   bool space = false;
-  for (size_t i = 0; i < s.size() && chars < max_chars;) {
+  size_t i = 0;
+  while (i < s.size() && chars < max_chars) {
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
       space = !out.empty();
@@ -43,12 +44,10 @@ std::string snippet(std::string_view s, size_t max_chars) {
       ++chars;
       space = false;
     }
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 1;
-    out.append(s.substr(i, len));
-    i += len;
+    utf8::append(out, utf8::decode(s, i));  // whole characters; a broken byte becomes U+FFFD
     ++chars;
   }
-  if (chars >= max_chars) out += "…";
+  if (i < s.size()) out += "…";  // cut short
   return out;
 }
 
@@ -59,7 +58,8 @@ int run_search(const SearchFlags& f) {
   if (settings->index.starts_with("local:")) {
     std::string dir = settings->index.substr(6);
     if (!std::filesystem::exists(dir + "/index.db")) {
-      return report(Status::not_found("no index at " + dir + ": run `sluice ingest PATH` first (or give --data DIR)"));
+      return report(
+          Status::not_found("no index at " + dir + ": run `sluice ingest PATH` first (or give --data DIR)"));
     }
   }
   if (f.query.find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -74,7 +74,7 @@ int run_search(const SearchFlags& f) {
   std::vector<float> vec;
   index::SearchOptions opts;
   opts.k = f.k;
-  opts.mode = f.mode == "keyword" ? index::SearchOptions::Mode::kKeyword
+  opts.mode = f.mode == "keyword"  ? index::SearchOptions::Mode::kKeyword
               : f.mode == "vector" ? index::SearchOptions::Mode::kVector
                                    : index::SearchOptions::Mode::kHybrid;
   if (opts.mode != index::SearchOptions::Mode::kKeyword) {
@@ -89,8 +89,8 @@ int run_search(const SearchFlags& f) {
   if (f.json) {
     int rank = 0;
     for (const auto& h : *hits) {
-      nlohmann::ordered_json j = {{"rank", ++rank},     {"score", h.score},       {"doc_id", h.doc_id},
-                                  {"source", h.source}, {"page", h.page},         {"heading", h.heading},
+      nlohmann::ordered_json j = {{"rank", ++rank},         {"score", h.score}, {"doc_id", h.doc_id},
+                                  {"source", h.source},     {"page", h.page},   {"heading", h.heading},
                                   {"chunk_id", h.chunk_id}, {"text", h.text}};
       out += dump_line(j);
     }

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
 
@@ -66,12 +66,8 @@ Result<std::unique_ptr<IsolatedParser>> IsolatedParser::start(ProcessPoolOptions
 Result<parse::ParsedDocument> IsolatedParser::parse(const std::string& path,
                                                     const parse::ParseOptions& opts) {
   nlohmann::json req = {{"path", path}, {"max_bytes", opts.max_bytes}};
-  auto res = pool_->call(req.dump());
-  if (!res.is_ok()) {
-    // The parsers' own errors name the file already; the pool's (timeout, crash) do not.
-    if (res.status().message().find(path) != std::string::npos) return res.status();
-    return res.status().with_context("parsing '" + path + "'");
-  }
+  auto res = pool_->call(req.dump(), "parsing '" + path + "'");
+  if (!res.is_ok()) return res.status();  // the parsers' own errors name the file already
   return parse::parsed_document_from_json(*res);
 }
 

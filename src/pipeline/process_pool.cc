@@ -179,7 +179,7 @@ void ProcessPool::release(std::unique_ptr<Child> c) {
   cv_.notify_all();
 }
 
-Result<std::string> ProcessPool::call(std::string_view request) {
+Result<std::string> ProcessPool::call(std::string_view request, std::string_view context) {
   std::unique_ptr<Child> c;
   {
     std::unique_lock<std::mutex> l(mu_);
@@ -194,12 +194,13 @@ Result<std::string> ProcessPool::call(std::string_view request) {
     auto s = spawn();
     if (!s.is_ok()) {
       release(nullptr);
-      return s.status();
+      return context.empty() ? s.status() : s.status().with_context(std::string(context));
     }
     c = std::move(s).value();
   }
   // The child is replaced after anything but a clean answer.
   auto replace = [&](Status st) -> Result<std::string> {
+    if (!context.empty()) st = st.with_context(std::string(context));
     c.reset();
     auto fresh = spawn();
     if (!fresh.is_ok())

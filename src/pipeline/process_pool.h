@@ -41,8 +41,10 @@ class ProcessPool {
   [[nodiscard]] static Result<std::unique_ptr<ProcessPool>> start(ProcessPoolOptions opts);
   ~ProcessPool();
 
-  // Sends request to a free child and returns its response (or the child's reported error).
-  [[nodiscard]] Result<std::string> call(std::string_view request);
+  // Sends request to a free child and returns its response, or the child's reported error as it
+  // reported it. The pool's own errors (no child, a timeout, a crash) are prefixed with context,
+  // e.g. "parsing 'a.pdf'", since only the caller knows what the request was about.
+  [[nodiscard]] Result<std::string> call(std::string_view request, std::string_view context = {});
   // Children started so far, replacements included (for tests and metrics).
   uint64_t spawned() const;
 

@@ -92,11 +92,7 @@ Status Run::go(const std::atomic<bool>& stop) {
   dlq_topic_ = cfg_.input_topic + ".dlq";
   queue::Admin& admin = q_.admin();
   for (const auto& t : {cfg_.input_topic, retry_topic_, dlq_topic_}) {
-    auto info = admin.describe_topic(t);
-    if (info.is_ok()) continue;
-    if (info.status().code() != Code::kNotFound) return info.status();
-    Status st = admin.create_topic(t, {.partitions = cfg_.partitions});
-    if (!st.is_ok() && st.code() != Code::kAlreadyExists) return st;
+    SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = cfg_.partitions}));
   }
   SLUICE_ASSIGN_OR_RETURN(
       producer_,
@@ -258,16 +254,8 @@ std::vector<Output> Run::failure_outputs(const queue::Message& m, const Status& 
 
 void Run::send_all(InFlight* f, const std::vector<Output>& outs) {
   f->pending.store(static_cast<int>(outs.size()) + 1);
-  std::vector<queue::Header> hs;
   for (const auto& o : outs) {
-    hs.clear();
-    for (const auto& [k, v] : o.headers) hs.push_back({k, v});
-    queue::OutMessage om;
-    om.topic = o.topic;
-    if (!o.key.empty()) om.key = o.key;
-    om.value = o.value;
-    om.headers = hs;
-    auto t = producer_->send(om, f);
+    auto t = send_output(*producer_, o, f);
     if (!t.is_ok()) {
       // Nothing was queued for this output: count it as delivered, but failed.
       {
@@ -315,6 +303,18 @@ void Run::complete(InFlight* f) {
 }
 
 }  // namespace
+
+Result<uint64_t> send_output(queue::Producer& producer, const Output& o, void* opaque) {
+  std::vector<queue::Header> hs;
+  hs.reserve(o.headers.size());
+  for (const auto& [k, v] : o.headers) hs.push_back({k, v});
+  queue::OutMessage om;
+  om.topic = o.topic;
+  if (!o.key.empty()) om.key = o.key;
+  om.value = o.value;
+  om.headers = hs;
+  return producer.send(om, opaque);
+}
 
 int attempt_of(const queue::Message& m) {
   return static_cast<int>(header_int(m, kHeaderAttempt, 1));

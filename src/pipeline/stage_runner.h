@@ -42,6 +42,10 @@ struct Outcome {
   std::function<void()> after_ack;
 };
 
+// Sends one Output (its headers converted for the queue); what Producer::send returns.
+[[nodiscard]] Result<uint64_t> send_output(queue::Producer& producer, const Output& o,
+                                           void* opaque = nullptr);
+
 using ProcessFn = std::function<Outcome(const queue::Message&)>;
 // Outputs to produce when a message is given up (after its DLQ record), e.g. a failure result.
 using DeadLetterFn = std::function<std::vector<Output>(const queue::Message&, const Status&, int attempts)>;

@@ -87,7 +87,7 @@ Output publish(const ResultNotification& r) {
   return result_output(r);
 }
 
-Output work_output(const char* topic, const Work& w, std::string_view payload, const queue::Message& in) {
+Output work_output(const char* topic, const Work& w, std::string_view payload) {
   Output o;
   o.topic = topic;
   o.key = w.task.doc_id;
@@ -99,8 +99,9 @@ Output work_output(const char* topic, const Work& w, std::string_view payload, c
 // Puts a payload larger than the claim-check threshold in the blob store; returns what goes inline.
 Result<std::string> claim_check(const StageContext& ctx, const char* stage, Work& w, std::string payload) {
   if (payload.size() <= ctx.settings.claim_check_bytes) return payload;
-  SLUICE_ASSIGN_OR_RETURN(store::BlobRef ref,
-                          ctx.store->put(std::string(stage) + "/" + w.task.doc_id + "-" + w.version, payload));
+  SLUICE_ASSIGN_OR_RETURN(
+      store::BlobRef ref,
+      ctx.store->put(std::string(stage) + "/" + w.task.doc_id + "-" + w.version, payload));
   w.payload_blob = ref.uri;
   w.payload_hash = ref.hash;
   w.blobs.push_back(ref.uri);
@@ -110,19 +111,22 @@ Result<std::string> claim_check(const StageContext& ctx, const char* stage, Work
 // The payload of w: inline, or fetched from the blob store. A missing blob of a document the index
 // already holds means this message is a redelivery of work that was finished (blobs are removed
 // only after the index stage is done): nullopt tells the caller to drop it.
-Result<std::optional<std::string>> load_payload(const StageContext& ctx, const Work& w, std::string_view inline_payload) {
+Result<std::optional<std::string>> load_payload(const StageContext& ctx, const Work& w,
+                                                std::string_view inline_payload) {
   if (w.payload_blob.empty()) return std::optional<std::string>(std::string(inline_payload));
   Result<std::string> got = ctx.store->get(w.payload_blob, w.payload_hash);
   if (got.is_ok()) return std::optional<std::string>(std::move(got).value());
   if (got.status().code() != Code::kNotFound) return got.status();
   SLUICE_ASSIGN_OR_RETURN(auto existing, ctx.index->get_document(w.task.doc_id));
   if (existing) {
-    sluice::log::info("dropping a redelivered message of a finished document",
-                      {{"doc_id", w.task.doc_id}, {"version", w.version}, {"indexed_version", existing->version}});
+    sluice::log::info(
+        "dropping a redelivered message of a finished document",
+        {{"doc_id", w.task.doc_id}, {"version", w.version}, {"indexed_version", existing->version}});
     return std::optional<std::string>();
   }
-  return Status(ErrorClass::kRetriable, Code::kNotFound,
-                "the claim-check blob " + w.payload_blob + " of this document is missing; ingest the file again");
+  return Status(
+      ErrorClass::kRetriable, Code::kNotFound,
+      "the claim-check blob " + w.payload_blob + " of this document is missing; ingest the file again");
 }
 
 // The envelope of an embed or index input and its payload, fetched from the blob store when it was
@@ -252,7 +256,7 @@ Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
     return Outcome{Status::ok(), {publish(r)}, {}};
   }
   SLUICE_ASSIGN_OR_RETURN(std::string payload, claim_check(ctx, "parsed", w, parse::to_json(doc)));
-  return Outcome{Status::ok(), {work_output(kTopicParsed, w, payload, m)}, {}};
+  return Outcome{Status::ok(), {work_output(kTopicParsed, w, payload)}, {}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -275,7 +279,8 @@ Result<Outcome> embed_one(const StageContext& ctx, const queue::Message& m) {
   std::vector<std::string_view> texts;
   for (size_t i = 0; i < chunks.size(); i += ctx.settings.embed_batch) {
     texts.clear();
-    for (size_t j = i; j < std::min(chunks.size(), i + ctx.settings.embed_batch); ++j) texts.push_back(chunks[j].text);
+    for (size_t j = i; j < std::min(chunks.size(), i + ctx.settings.embed_batch); ++j)
+      texts.push_back(chunks[j].text);
     SLUICE_RETURN_IF_ERROR(ctx.embedder->embed(texts, &vectors));
   }
   if (vectors.size() != chunks.size() * dim) {
@@ -300,7 +305,7 @@ Result<Outcome> embed_one(const StageContext& ctx, const queue::Message& m) {
   w.payload_blob.clear();
   w.payload_hash.clear();
   SLUICE_ASSIGN_OR_RETURN(std::string inline_payload, claim_check(ctx, "embedded", w, dump(out)));
-  return Outcome{Status::ok(), {work_output(kTopicEmbedded, w, inline_payload, m)}, {}};
+  return Outcome{Status::ok(), {work_output(kTopicEmbedded, w, inline_payload)}, {}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -315,17 +320,20 @@ Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
   json p = json::parse(payload, nullptr, false);
   payload = std::string();
   if (p.is_discarded() || !p.is_object() || !p["chunks"].is_array() || !p["vectors"].is_string()) {
-    return Status::invalid_argument("doc_embedded payload of " + w.task.doc_id + " is not chunks with vectors");
+    return Status::invalid_argument("doc_embedded payload of " + w.task.doc_id +
+                                    " is not chunks with vectors");
   }
   const size_t dim = p.value("dim", size_t{0});
   if (dim != ctx.embedder->dimension() || p.value("embedder", "") != ctx.embedder->name()) {
-    return Status::invalid_argument("chunks of " + w.task.doc_id + " were embedded with " + p.value("embedder", "?") +
-                                    " but this index uses " + ctx.embedder->name());
+    return Status::invalid_argument("chunks of " + w.task.doc_id + " were embedded with " +
+                                    p.value("embedder", "?") + " but this index uses " +
+                                    ctx.embedder->name());
   }
   auto raw = base64_decode(p["vectors"].get<std::string>());
   const json& arr = p["chunks"];
   if (!raw || raw->size() != arr.size() * dim * sizeof(float)) {
-    return Status::invalid_argument("doc_embedded payload of " + w.task.doc_id + " has a damaged vector block");
+    return Status::invalid_argument("doc_embedded payload of " + w.task.doc_id +
+                                    " has a damaged vector block");
   }
   std::vector<index::ChunkRecord> records(arr.size());
   try {
@@ -372,7 +380,8 @@ Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
     out.after_ack = [store = ctx.store, blobs = w.blobs] {
       for (const auto& b : blobs) {
         Status st = store->remove(b);
-        if (!st.is_ok()) sluice::log::warn("could not remove a claim-check blob", {{"blob", b}, {"error", st.to_string()}});
+        if (!st.is_ok())
+          sluice::log::warn("could not remove a claim-check blob", {{"blob", b}, {"error", st.to_string()}});
       }
     };
   }
@@ -384,12 +393,8 @@ Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
 // ---------------------------------------------------------------------------------------------
 
 std::string encode_work(const Work& w, std::string_view payload) {
-  json j = {{"task", task_json(w.task)},
-            {"version", w.version},
-            {"input_size", w.input_size},
-            {"pages", w.pages},
-            {"format", w.format},
-            {"attempts", w.attempts}};
+  json j = {{"task", task_json(w.task)}, {"version", w.version}, {"input_size", w.input_size},
+            {"pages", w.pages},          {"format", w.format},   {"attempts", w.attempts}};
   json timings = json::array();
   for (const auto& [stage, ms] : w.stage_ms) timings.push_back({stage, ms});
   j["stage_ms"] = std::move(timings);
@@ -405,7 +410,8 @@ Result<std::pair<Work, std::string_view>> decode_work(std::string_view value) {
   const size_t nl = value.find('\n');
   if (nl == std::string_view::npos) return Status::invalid_argument("pipeline message has no envelope line");
   json j = json::parse(value.substr(0, nl), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return Status::invalid_argument("pipeline envelope is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Status::invalid_argument("pipeline envelope is not a JSON object");
   Work w;
   try {
     SLUICE_ASSIGN_OR_RETURN(w.task, task_from_json(j.at("task")));
@@ -415,7 +421,8 @@ Result<std::pair<Work, std::string_view>> decode_work(std::string_view value) {
     w.format = j.value("format", "");
     w.attempts = j.value("attempts", 1);
     if (j.contains("stage_ms")) {
-      for (const auto& e : j["stage_ms"]) w.stage_ms.emplace_back(e.at(0).get<std::string>(), e.at(1).get<double>());
+      for (const auto& e : j["stage_ms"])
+        w.stage_ms.emplace_back(e.at(0).get<std::string>(), e.at(1).get<double>());
     }
     if (j.contains("blobs")) w.blobs = j["blobs"].get<std::vector<std::string>>();
     if (j.contains("payload_blob")) {
@@ -431,7 +438,8 @@ Result<std::pair<Work, std::string_view>> decode_work(std::string_view value) {
 Result<std::string> local_path_of(const SourceRef& source) {
   std::string_view uri = source.uri;
   if (uri.starts_with("file://")) return std::string(uri.substr(7));
-  return Status::unsupported("source " + source.uri + " is not a local file (file://...); object stores come later");
+  return Status::unsupported("source " + source.uri +
+                             " is not a local file (file://...); object stores come later");
 }
 
 SourceRef file_source(const std::string& abs_path) {
@@ -459,19 +467,22 @@ Output result_output(const ResultNotification& r) {
 StageDef parse_stage(const StageContext& ctx) {
   // One thread per parser process: the processes do the work, the threads wait on them.
   return {config_for(ctx, "parse", kTopicUpload, ctx.settings.pool),
-          as_process([ctx](const queue::Message& m) { return parse_one(ctx, m); }), failure_notifier(ctx, true)};
+          as_process([ctx](const queue::Message& m) { return parse_one(ctx, m); }),
+          failure_notifier(ctx, true)};
 }
 
 StageDef embed_stage(const StageContext& ctx) {
   return {config_for(ctx, "embed", kTopicParsed, ctx.settings.workers),
-          as_process([ctx](const queue::Message& m) { return embed_one(ctx, m); }), failure_notifier(ctx, false)};
+          as_process([ctx](const queue::Message& m) { return embed_one(ctx, m); }),
+          failure_notifier(ctx, false)};
 }
 
 StageDef index_stage(const StageContext& ctx) {
   // The local index has one writer at a time: a second thread only adds lock contention (measured:
   // 317 HTML files indexed in 2.7 s of writer time with one thread, 4.4 s wall with two).
   return {config_for(ctx, "index", kTopicEmbedded, 1),
-          as_process([ctx](const queue::Message& m) { return index_one(ctx, m); }), failure_notifier(ctx, false)};
+          as_process([ctx](const queue::Message& m) { return index_one(ctx, m); }),
+          failure_notifier(ctx, false)};
 }
 
 }  // namespace sluice::pipeline

@@ -31,6 +31,14 @@ Status validate_name(std::string_view name, std::string_view what) {
 Status validate_topic_name(std::string_view name) {
   return validate_name(name, "topic");
 }
+Status ensure_topic(Admin& admin, std::string_view name, const TopicConfig& cfg) {
+  auto info = admin.describe_topic(name);
+  if (info.is_ok()) return {};
+  if (info.status().code() != Code::kNotFound) return info.status();
+  Status st = admin.create_topic(name, cfg);
+  return st.code() == Code::kAlreadyExists ? Status::ok() : st;
+}
+
 Status validate_group_name(std::string_view name) {
   return validate_name(name, "group");
 }

@@ -241,6 +241,10 @@ struct QueueOpenOptions {
 [[nodiscard]] Result<std::unique_ptr<Queue>> open_queue(std::string_view uri,
                                                         const QueueOpenOptions& opts = {});
 
+// Creates a topic with cfg unless it exists already (also when another process creates it at the
+// same time; the existing topic's settings are kept). Other errors are returned.
+[[nodiscard]] Status ensure_topic(Admin& admin, std::string_view name, const TopicConfig& cfg);
+
 // Checks a topic name the way Kafka does: 1..249 chars of [A-Za-z0-9._-], not "." or "..".
 [[nodiscard]] Status validate_topic_name(std::string_view name);
 // Group names follow the same rule (they name directories and Kafka groups alike).

@@ -186,16 +186,7 @@ TEST_F(DlqTest, HelpOnDlqCommands) {
       {{"dlq", "list"}, {"--topic", "--json", "--queue", "--data"}},
       {{"dlq", "replay"}, {"--doc", "--all", "--topic", "--queue", "--data"}},
   };
-  for (const auto& [cmd, expect] : cases) {
-    std::vector<std::string> args = cmd;
-    args.push_back("--help");
-    RunResult r = run_sluice(args);
-    std::string name = "sluice";
-    for (const auto& c : cmd) name += " " + c;
-    EXPECT_EQ(r.exit_code, 0) << name << "\n" << describe(r);
-    EXPECT_NE(r.out.find("Usage: " + name), std::string::npos) << name << "\n" << r.out;
-    for (const std::string& e : expect) EXPECT_NE(r.out.find(e), std::string::npos) << name << ": " << e;
-  }
+  for (const auto& [cmd, expect] : cases) expect_help(cmd, expect);
 }
 
 TEST_F(DlqTest, ListOnEmptyQueue) {

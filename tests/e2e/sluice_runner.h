@@ -37,7 +37,7 @@ struct RunOptions {
   bool keep_stdin_open = false;                          // as a terminal would, until the child ends
   std::atomic<bool>* terminate = nullptr;                // set: send terminate_signal to the child
   int terminate_signal = SIGTERM;
-  std::chrono::milliseconds kill_after{60000};           // a hung child is killed and the test fails
+  std::chrono::milliseconds kill_after{60000};  // a hung child is killed and the test fails
 };
 
 struct RunResult {
@@ -168,6 +168,19 @@ inline std::vector<std::string> split_lines(const std::string& s) {
   std::istringstream in(s);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+// Runs `sluice CMD... --help` and checks it succeeds, names itself ("Usage: sluice CMD...") and
+// mentions every string of expect.
+inline void expect_help(const std::vector<std::string>& cmd, const std::vector<std::string>& expect) {
+  std::vector<std::string> args = cmd;
+  args.push_back("--help");
+  RunResult r = run_sluice(args);
+  std::string name = "sluice";
+  for (const auto& c : cmd) name += " " + c;
+  EXPECT_EQ(r.exit_code, 0) << name << "\n" << describe(r);
+  EXPECT_NE(r.out.find("Usage: " + name), std::string::npos) << name << "\n" << r.out;
+  for (const std::string& e : expect) EXPECT_NE(r.out.find(e), std::string::npos) << name << ": " << e;
 }
 
 // A fresh directory under /tmp, removed at the end unless SLUICE_KEEP_TEST_DIRS is set.

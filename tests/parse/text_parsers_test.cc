@@ -20,16 +20,8 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string render(const ParsedDocument& doc) {
-  std::string out =
-      "format: " + doc.format + "\ntitle: " + escape(doc.title) + "\nencoding: " + doc.encoding + "\n";
-  for (const std::string& w : doc.warnings) out += "warning: " + escape(w) + "\n";
-  out += "--\n";
-  for (const Block& b : doc.blocks) {
-    out += block_kind_name(b.kind);
-    if (b.kind == BlockKind::kHeading) out += "[" + std::to_string(b.level) + "]";
-    out += " p" + std::to_string(b.page) + ": " + escape(b.text) + "\n";
-  }
-  return out;
+  return "format: " + doc.format + "\ntitle: " + escape(doc.title) + "\nencoding: " + doc.encoding + "\n" +
+         render_body(doc);
 }
 
 ParsedDocument parse_ok(const std::string& name) {
