@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/memory.h"
 #include "base/version.h"
 #include "cli/common.h"
 #include "pipeline/parse_worker.h"
@@ -20,11 +21,9 @@ int run_main(int argc, char** argv) {
   app.require_subcommand(1);
   add_queue_options(app, root_queue_flags());
 
-  std::vector<Command> commands = {add_ingest_command(app), add_search_command(app),
-                                   add_produce_command(app), add_tail_command(app),
-                                   add_topics_command(app),  add_groups_command(app),
-                                   add_replay_command(app),  add_dlq_command(app),
-                                   add_config_command(app)};
+  std::vector<Command> commands = {add_ingest_command(app), add_search_command(app), add_produce_command(app),
+                                   add_tail_command(app),   add_topics_command(app), add_groups_command(app),
+                                   add_replay_command(app), add_dlq_command(app),    add_config_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -43,6 +42,7 @@ int run_main(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  sluice::tune_allocator();
   // The parse stage's worker processes: not a user command, so not in --help.
   if (argc == 2 && std::string_view(argv[1]) == "__parse-worker") return sluice::pipeline::run_parse_worker();
   // The commands report errors as Status values; this only catches what should never happen
