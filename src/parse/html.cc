@@ -33,6 +33,7 @@ const char* name_of(const xmlNode* n) {
 }
 
 std::string attr(const xmlNode* n, const char* name) {
+  if (n->properties == nullptr) return {};  // most elements have no attributes: skip the lookup
   xmlChar* v = xmlGetProp(n, reinterpret_cast<const xmlChar*>(name));
   if (v == nullptr) return {};
   std::string out(reinterpret_cast<const char*>(v));
@@ -128,7 +129,8 @@ class Walker {
         continue;
       }
       if (n->type != XML_ELEMENT_NODE || n->name == nullptr) continue;
-      const std::string name = lower(name_of(n));
+      // libxml2's HTML parser lowercases element names already.
+      const std::string_view name = name_of(n);
       if (skip(n, name, in_article)) continue;
       if (depth > 200) continue;  // pathological nesting: stop rather than exhaust the stack
       if (name == "br") {
@@ -156,7 +158,7 @@ class Walker {
         std::string row;
         for (const xmlNode* c = n->children; c != nullptr; c = c->next) {
           if (c->type != XML_ELEMENT_NODE) continue;
-          std::string cn = lower(name_of(c));
+          std::string_view cn = name_of(c);
           if (cn != "td" && cn != "th") continue;
           walk(c->children, depth + 1, article);
           std::string cell = collapse(buf_);
@@ -193,14 +195,31 @@ class Walker {
   const std::string& first_h1() const { return first_h1_; }
 
  private:
-  bool skip(const xmlNode* n, const std::string& name, bool in_article) const {
+  bool skip(const xmlNode* n, std::string_view name, bool in_article) const {
     if (skipped_element(name)) return true;
     // A <header> inside an article or <main> holds the article's title; the page's does not.
     if (name == "header" && !in_article) return true;
-    if (boilerplate_role(attr(n, "role"))) return true;
+    if (n->properties == nullptr) return false;
     // Never judge the page's outer containers by their class: "has-sidebar" on <body> is common.
     if (one_of(name, {"html", "body", "main", "article"})) return false;
-    return boilerplate_attr(attr(n, "class")) || boilerplate_attr(attr(n, "id"));
+    bool flagged = boilerplate_role(attr(n, "role")) || boilerplate_attr(attr(n, "class")) ||
+                   boilerplate_attr(attr(n, "id"));
+    // Themes name layout wrappers after the navigation they sit beside (Read the Docs wraps the
+    // whole page in "wy-grid-for-nav"): a flagged element that holds the main content stays.
+    return flagged && !holds_main_content(n->children, 0);
+  }
+
+  // Whether the subtree has the page's main content: <main>, <article>, role="main" or an <h1>.
+  static bool holds_main_content(const xmlNode* n, int depth) {
+    if (depth > 50) return false;
+    for (; n != nullptr; n = n->next) {
+      if (n->type != XML_ELEMENT_NODE || n->name == nullptr) continue;
+      std::string_view name = name_of(n);
+      if (name == "main" || name == "article" || name == "h1") return true;
+      if (lower(attr(n, "role")) == "main") return true;
+      if (holds_main_content(n->children, depth + 1)) return true;
+    }
+    return false;
   }
 
   // A row is a table row when its cells hold only inline content; layout tables (cells with
@@ -215,7 +234,7 @@ class Walker {
     if (depth > 50) return true;
     for (; n != nullptr; n = n->next) {
       if (n->type != XML_ELEMENT_NODE) continue;
-      std::string name = lower(name_of(n));
+      std::string_view name = name_of(n);
       if (name != "td" && name != "th" && block_element(name)) return true;
       if (has_block_descendant(n->children, depth + 1)) return true;
     }
@@ -228,7 +247,7 @@ class Walker {
       if ((n->type == XML_TEXT_NODE || n->type == XML_CDATA_SECTION_NODE) && n->content != nullptr) {
         out += reinterpret_cast<const char*>(n->content);
       } else if (n->type == XML_ELEMENT_NODE) {
-        std::string name = lower(name_of(n));
+        std::string_view name = name_of(n);
         if (name == "br") {
           out += '\n';
         } else if (!skipped_element(name)) {
@@ -253,7 +272,7 @@ class Walker {
 const xmlNode* find_element(const xmlNode* n, std::string_view name, int depth) {
   for (; n != nullptr && depth < 64; n = n->next) {
     if (n->type != XML_ELEMENT_NODE) continue;
-    if (lower(name_of(n)) == name) return n;
+    if (std::string_view(name_of(n)) == name) return n;
     if (const xmlNode* f = find_element(n->children, name, depth + 1)) return f;
   }
   return nullptr;

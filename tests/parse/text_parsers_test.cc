@@ -360,6 +360,20 @@ TEST(ParseHtml, BoilerplateIsDropped) {
   EXPECT_TRUE(table);
 }
 
+// Read the Docs' theme wraps the whole page in containers named after the navigation beside it
+// ("wy-body-for-nav", "wy-grid-for-nav", "wy-nav-content"): the article inside must survive, the
+// navigation itself must not (every page of the Linux kernel's documentation looks like this).
+TEST(ParseHtml, NavigationNamedWrapperKeepsTheArticle) {
+  ParsedDocument doc = golden("rtd_page.html", "html");
+  EXPECT_EQ(doc.title, "PCI Error Recovery \xE2\x80\x94 The Linux Kernel documentation");
+  EXPECT_EQ(texts(doc),
+            (std::vector<std::string>{
+                "PCI Error Recovery",
+                "Many PCI bus controllers are able to detect a variety of hardware PCI errors on the bus.",
+                "Detailed Design",
+                "The recovery is coordinated by the platform, which calls the driver's error callbacks."}));
+}
+
 TEST(ParseHtml, CharsetFromMeta) {
   ParsedDocument doc = golden("gbk_page.html", "html");
   EXPECT_EQ(doc.encoding, "gb18030");
