@@ -30,6 +30,7 @@
 
 #include "base/env.h"
 #include "base/log.h"
+#include "index/fts_rank.h"
 #include "index/fts_text.h"
 #include "index/index.h"
 #include "index/sqlite_db.h"
@@ -141,7 +142,7 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row
 // Column lists shared by the search statements (SearchHit fields, then a score).
 constexpr const char* kFtsSearchSql = R"sql(
 SELECT c.id, c.chunk_id, c.doc_id, IFNULL(d.source, ''), c.page, c.heading, c.text, f.score
-FROM (SELECT rowid AS id, bm25(chunks_fts, 0.5, 1.0) AS score FROM chunks_fts
+FROM (SELECT rowid AS id, sluice_bm25(chunks_fts, ?2, 0.5, 1.0) AS score FROM chunks_fts
       WHERE chunks_fts MATCH ?1 ORDER BY score LIMIT ?2) AS f
 JOIN chunks c ON c.id = f.id LEFT JOIN documents d ON d.doc_id = c.doc_id
 ORDER BY f.score)sql";
@@ -304,6 +305,7 @@ Result<LocalIndex::Lease> LocalIndex::lease() {
   }
   SLUICE_ASSIGN_OR_RETURN(auto db, sqlite::Db::open(db_path_, false, kBusyTimeoutMs));
   SLUICE_RETURN_IF_ERROR(db->exec("PRAGMA query_only=1"));
+  SLUICE_RETURN_IF_ERROR(register_fts_rank(db->handle()));
   return Lease(this, std::move(db));
 }
 
