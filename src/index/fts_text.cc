@@ -1,13 +1,12 @@
 // Derived FTS5 text for CJK-aware keyword search (see fts_text.h). Thread-safety: pure functions.
 #include "index/fts_text.h"
 
-#include "text/text.h"
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "base/utf8.h"
+#include "text/text.h"
 
 namespace sluice::index {
 namespace {
@@ -112,6 +111,9 @@ std::vector<std::string> fts_query_terms(std::string_view query) {
       run.push_back(cp);
     } else if (is_word_char(cp)) {
       flush_run();
+      // unicode61 folds case anyway; folding here lets "Is" meet the stopword "is" and "The"
+      // dedupe with "the".
+      if (cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
       utf8::append(word, cp);
     } else {
       flush_run();

@@ -143,9 +143,11 @@ TEST(LocalIndexFtsText, DerivedText) {
 TEST(LocalIndexFtsText, QueryIsQuotedAndOred) {
   EXPECT_EQ(fts_query("数据库"), R"("数据" OR "据库")");
   EXPECT_EQ(fts_query("库"), R"("库")");
+  // Operators are words like any other (and "and"/"or" are stopwords); case is folded.
   EXPECT_EQ(fts_query("pool AND \"size\" OR col:x NOT (y)"),
-            R"("pool" OR "AND" OR "size" OR "OR" OR "col" OR "x" OR "NOT" OR "y")");
-  EXPECT_EQ(fts_query("SQLite数据库"), R"("SQLite" OR "数据" OR "据库")");
+            R"("pool" OR "size" OR "col" OR "x" OR "not" OR "y")");
+  EXPECT_EQ(fts_query("SQLite数据库"), R"("sqlite" OR "数据" OR "据库")");
+  EXPECT_EQ(fts_query("Is The GC generational? Is the gc"), R"("gc" OR "generational")");
   EXPECT_EQ(fts_query("***  ,.;:()\"'"), "");
   EXPECT_EQ(fts_query(""), "");
   EXPECT_EQ(fts_query("a a a"), R"("a")");
