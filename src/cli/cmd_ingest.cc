@@ -36,7 +36,6 @@ namespace {
 
 using nlohmann::ordered_json;
 using Clock = std::chrono::steady_clock;
-constexpr int kExitSomeFailed = 3;
 constexpr int kExitInterrupted = 130;
 
 struct IngestFlags {

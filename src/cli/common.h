@@ -5,9 +5,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <initializer_list>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,8 +22,9 @@ namespace sluice::cli {
 
 // Exit codes of every command (DESIGN.md, "The command-line contract").
 inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailure = 1;  // a fatal or runtime error
-inline constexpr int kExitUsage = 2;    // a usage error or bad input
+inline constexpr int kExitFailure = 1;     // a fatal or runtime error
+inline constexpr int kExitUsage = 2;       // a usage error or bad input
+inline constexpr int kExitSomeFailed = 3;  // it ran to the end, but some items failed (ingest, search -)
 
 // One registered subcommand: its CLI11 app and what runs it once the command line is parsed.
 struct Command {

@@ -133,6 +133,38 @@ TEST_F(IngestTest, FolderOfEveryFormatThenSearchFindsTheRightFile) {
   EXPECT_NE(table.out.find("wal.md"), std::string::npos) << table.out;
 }
 
+TEST_F(IngestTest, SearchReadsOneQueryPerLineFromStdin) {
+  make_good_folder();
+  ASSERT_EQ(ingest({docs_}).exit_code, 0);
+  RunOptions o;
+  // Blank lines are skipped; a query of punctuation only has nothing to find but is answered.
+  o.stdin_data = "how do I rotate the WAL segment\n\n消息队列 解析 工作进程\r\n;;;\n";
+  RunResult r = run_sluice({"search", "-", "--data", data_, "-k", "3", "--json"}, o);
+  ASSERT_EQ(r.exit_code, 0) << describe(r);
+  auto lines = split_lines(r.out);
+  ASSERT_EQ(lines.size(), 3u) << r.out;
+  std::vector<json> answers;
+  for (const auto& line : lines) answers.push_back(json::parse(line));
+  EXPECT_EQ(answers[0]["query"], "how do I rotate the WAL segment");
+  EXPECT_EQ(answers[1]["query"], "消息队列 解析 工作进程");  // the \r of a CRLF line is not part of it
+  EXPECT_EQ(answers[2]["query"], ";;;");
+  EXPECT_TRUE(answers[2]["hits"].empty());
+  ASSERT_FALSE(answers[0]["hits"].empty());
+  EXPECT_EQ(fs::path(answers[0]["hits"][0]["source"].get<std::string>()).filename(), "wal.md");
+  EXPECT_EQ(answers[0]["hits"][0]["rank"], 1);
+  ASSERT_FALSE(answers[1]["hits"].empty());
+  EXPECT_EQ(fs::path(answers[1]["hits"][0]["source"].get<std::string>()).filename(), "调度.txt");
+  for (const auto& a : answers) EXPECT_GE(a["ms"].get<double>(), 0.0);
+  EXPECT_NE(r.err.find("3 queries, 0 failed"), std::string::npos) << r.err;
+
+  // Without --json: a table per query under its heading.
+  o.stdin_data = "rotate the WAL\n";
+  RunResult table = run_sluice({"search", "-", "--data", data_}, o);
+  EXPECT_EQ(table.exit_code, 0) << describe(table);
+  EXPECT_NE(table.out.find("== rotate the WAL"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("wal.md"), std::string::npos) << table.out;
+}
+
 TEST_F(IngestTest, BadInputsFailOrSkipWithAClearErrorWhileTheRestSucceeds) {
   write_file(docs_ + "/good.md", "# Good\n\nThis document is fine and must be indexed.\n");
   write_file(docs_ + "/empty.txt", "");
