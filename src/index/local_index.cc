@@ -319,7 +319,13 @@ Status LocalIndex::init() {
   SLUICE_ASSIGN_OR_RETURN(wdb_, sqlite::Db::open(db_path_, true, kBusyTimeoutMs));
   SLUICE_RETURN_IF_ERROR(wdb_->exec("PRAGMA journal_mode=WAL"));
   SLUICE_RETURN_IF_ERROR(init_schema());
-  return load_or_rebuild_vectors();
+  SLUICE_RETURN_IF_ERROR(load_or_rebuild_vectors());
+  // One reader ready, its search statements compiled (which reads the schema): the first search
+  // then costs what any search costs.
+  SLUICE_ASSIGN_OR_RETURN(auto reader, lease());
+  for (const char* sql : {kFtsSearchSql, kChunkByIdSql, kTermDocsSql})
+    SLUICE_RETURN_IF_ERROR(reader->prepare(sql).status());
+  return Status::ok();
 }
 
 Status LocalIndex::init_schema() {
