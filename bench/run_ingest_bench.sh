@@ -4,10 +4,11 @@
 # questions. Prints the targets beside the figures; it does not enforce them.
 #
 # Usage: bench/run_ingest_bench.sh [--quick] [--repeats N] [--search-repeats N] [--workers N]
-#                                  [--keep] [PATH/TO/sluice] [-- extra `sluice ingest` flags]
+#                                  [--skip-100k] [--keep] [PATH/TO/sluice] [-- extra `sluice ingest` flags]
 #
 # Builds nothing: sluice comes from the argument or build/sluice. Installs the corpus packages
-# when missing (`scripts/setup.sh --manuals`: r-doc-pdf python3-doc debian-edu-doc-zh-cn).
+# when missing (`scripts/setup.sh --manuals`: r-doc-pdf python3-doc debian-edu-doc-zh-cn; a full
+# run also installs the manuals of step e with `scripts/setup.sh --search-corpus`).
 # Everything temporary lives in a directory next to the sluice binary (the disk being measured),
 # removed at exit unless --keep.
 #
@@ -32,6 +33,11 @@
 #      SEARCH_REPEATS times each (20; 3 with --quick): process wall time p50/p90/p99, the process
 #      start-up floor (`sluice --version`), and the in-process time when sluice prints one
 #      (today: the "N hits in X ms" line on stderr).
+#   e. (full runs, unless --skip-100k) the whole corpus's index grown to ~100k chunks with more
+#      manuals Debian ships (the kernel's, PostgreSQL's, Django's, SQLite's, pandas', Octave's,
+#      Maxima's and gnuplot's HTML and PDF), then step c again at that size, and recall there; the
+#      search targets are judged at that size. Also, for both sizes: every question answered by one
+#      `sluice search -` process (per-query time without process start and index load).
 #   d. recall@5 per language: a question is answered when one of the top 5 hits' `source` ends
 #      with its "expect" suffix (or an "also" suffix); also reported: expect-only recall, answer@5
 #      (the hit's text contains the answer_hint) and MRR@5. Misses are listed. When `sluice search`
@@ -47,6 +53,7 @@
 set -euo pipefail
 
 QUICK=0
+SKIP100K=0
 KEEP=0
 SLUICE=""
 ARGS=()
@@ -54,6 +61,7 @@ EXTRA=()
 while (($#)); do
   case "$1" in
     --quick) QUICK=1 ;;
+    --skip-100k) SKIP100K=1; ARGS+=("$1") ;;
     --keep) KEEP=1 ;;
     --repeats | --search-repeats | --workers)
       if (($# < 2)); then
@@ -97,7 +105,11 @@ fi
 SLUICE="$(cd "$(dirname "$SLUICE")" && pwd)/$(basename "$SLUICE")"
 
 # ---- the corpus (idempotent; the tools come with scripts/setup.sh, which a build needs anyway) ----
-bash "$ROOT/scripts/setup.sh" --manuals
+if ((QUICK || SKIP100K)); then
+  bash "$ROOT/scripts/setup.sh" --manuals
+else
+  bash "$ROOT/scripts/setup.sh" --search-corpus
+fi
 for tool in pdftotext pdfinfo /usr/bin/time python3 df; do
   if ! command -v "$tool" >/dev/null; then
     echo "run_ingest_bench: $tool is missing" >&2
