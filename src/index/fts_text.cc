@@ -78,26 +78,37 @@ std::string fts_document_text(std::string_view s) {
   return out;
 }
 
-std::vector<std::string> fts_query_terms(std::string_view query) {
-  std::vector<std::string> terms;
-  auto add_term = [&](std::string term) {
+std::vector<QueryTerm> fts_query_terms(std::string_view query) {
+  std::vector<QueryTerm> terms;
+  auto add_term = [&](std::string term, bool capitalized) {
     if (term.empty() || terms.size() >= kMaxQueryTerms) return;
-    if (std::find(terms.begin(), terms.end(), term) == terms.end()) terms.push_back(std::move(term));
+    auto it = std::find_if(terms.begin(), terms.end(), [&](const QueryTerm& t) { return t.text == term; });
+    if (it == terms.end()) {
+      terms.push_back({std::move(term), capitalized});
+    } else {
+      it->capitalized = it->capitalized || capitalized;
+    }
   };
 
   std::string word;
+  bool capitalized = false;
   std::vector<uint32_t> run;
+  auto flush_word = [&] {
+    add_term(std::move(word), capitalized);
+    word.clear();
+    capitalized = false;
+  };
   auto flush_run = [&] {
     if (run.size() == 1) {
       std::string t;
       utf8::append(t, run[0]);
-      add_term(std::move(t));
+      add_term(std::move(t), false);
     }
     for (size_t k = 0; k + 1 < run.size(); ++k) {
       std::string t;
       utf8::append(t, run[k]);
       utf8::append(t, run[k + 1]);
-      add_term(std::move(t));
+      add_term(std::move(t), false);
     }
     run.clear();
   };
@@ -106,28 +117,29 @@ std::vector<std::string> fts_query_terms(std::string_view query) {
   while (i < query.size()) {
     uint32_t cp = fold_width(utf8::decode(query, i));
     if (is_cjk(cp)) {
-      add_term(std::move(word));
-      word.clear();
+      flush_word();
       run.push_back(cp);
     } else if (is_word_char(cp)) {
       flush_run();
       // unicode61 folds case anyway; folding here lets "Is" meet the stopword "is" and "The"
-      // dedupe with "the".
-      if (cp >= 'A' && cp <= 'Z') cp += 'a' - 'A';
+      // dedupe with "the". That the user wrote a capital is kept (see QueryTerm).
+      if (cp >= 'A' && cp <= 'Z') {
+        cp += 'a' - 'A';
+        capitalized = true;
+      }
       utf8::append(word, cp);
     } else {
       flush_run();
-      add_term(std::move(word));
-      word.clear();
+      flush_word();
     }
   }
   flush_run();
-  add_term(std::move(word));
+  flush_word();
   // Stopwords match most chunks and decide nothing, and their long posting lists are most of a
   // query's cost; they are dropped unless the query has nothing else.
-  std::vector<std::string> content;
+  std::vector<QueryTerm> content;
   for (const auto& t : terms)
-    if (!text::is_stopword(t)) content.push_back(t);
+    if (!text::is_stopword(t.text)) content.push_back(t);
   if (!content.empty()) terms.swap(content);
 
   return terms;
@@ -150,7 +162,9 @@ std::string fts_match(const std::vector<std::string>& terms) {
 }
 
 std::string fts_query(std::string_view query) {
-  return fts_match(fts_query_terms(query));
+  std::vector<std::string> texts;
+  for (auto& t : fts_query_terms(query)) texts.push_back(std::move(t.text));
+  return fts_match(texts);
 }
 
 }  // namespace sluice::index

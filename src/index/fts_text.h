@@ -26,10 +26,18 @@ std::string fts_document_text(std::string_view s);
 // Empty when the query has nothing to search for (only punctuation, say).
 std::string fts_query(std::string_view query);
 
+// A term of a query, lower-cased. `capitalized`: the user wrote it with a capital letter ("R",
+// "CSV", "SPSS", "Python"), which in a question mostly marks the name of the thing asked about; the
+// index takes such terms first even when they are common (a question about R in a corpus about R).
+struct QueryTerm {
+  std::string text;
+  bool capitalized = false;
+};
+
 // The same in two steps, so the index can choose among the terms (by how many chunks each
 // matches) before it builds the expression: the query's terms, deduplicated, stopwords left out
 // unless nothing else is there; and the MATCH expression for a list of terms.
-std::vector<std::string> fts_query_terms(std::string_view query);
+std::vector<QueryTerm> fts_query_terms(std::string_view query);
 std::string fts_match(const std::vector<std::string>& terms);
 
 }  // namespace sluice::index

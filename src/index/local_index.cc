@@ -25,6 +25,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <shared_mutex>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -57,36 +58,42 @@ constexpr double kVectorWeight = 0.5;
 // passage in two files, e.g. two builds of one manual) are shown once.
 constexpr size_t kMaxHitsPerDocument = 2;
 
-// A keyword query costs about its terms' posting lists (bm25 is computed for every chunk that has
-// any term), and the most common terms weigh least in bm25. So terms are taken rarest first while
-// their chunk counts add up to at most this budget; the two rarest are always kept.
-constexpr int64_t kMaxQueryPostings = 6000;
+// A keyword query costs about its terms' posting lists (sluice_bm25 scores every chunk that has
+// any term, ~0.3 us each), and the most common terms weigh least in bm25. So terms are taken
+// (capitalised first, then) rarest first while their chunk counts add up to at most this budget;
+// the first two are always kept. 20k: a p50 under 10 ms at 100k chunks (README, benchmark).
+constexpr int64_t kMaxQueryPostings = 20000;
 constexpr const char* kTermDocsSql = "SELECT doc FROM chunks_vocab WHERE term = ?1";
 
-// The MATCH expression for the chosen terms (see kMaxQueryPostings).
-Result<std::string> choose_terms(sqlite::Db& db, std::vector<std::string> terms) {
+// The MATCH expression for the chosen terms (see kMaxQueryPostings). Terms the user capitalised
+// come first, whatever their counts: they name what the question is about.
+Result<std::string> choose_terms(sqlite::Db& db, std::vector<QueryTerm> terms) {
+  std::vector<std::string> kept;
   if (terms.size() > 2) {
-    std::vector<std::pair<int64_t, size_t>> by_df;  // (chunks with the term, position in the query)
+    // (not capitalised, chunks with the term, position in the query): capitalised first, then
+    // the rarest
+    std::vector<std::tuple<bool, int64_t, size_t>> order;
     for (size_t i = 0; i < terms.size(); ++i) {
       SLUICE_ASSIGN_OR_RETURN(auto s, db.prepare(kTermDocsSql));
-      s->bind(1, terms[i]);
+      s->bind(1, terms[i].text);
       SLUICE_ASSIGN_OR_RETURN(bool row, s->step());
-      by_df.emplace_back(row ? s->col_int(0) : 0, i);
+      order.emplace_back(!terms[i].capitalized, row ? s->col_int(0) : 0, i);
     }
-    std::stable_sort(by_df.begin(), by_df.end());
+    std::sort(order.begin(), order.end());
     std::vector<bool> keep(terms.size(), false);
     int64_t postings = 0;
-    for (size_t j = 0; j < by_df.size(); ++j) {
-      if (j >= 2 && postings + by_df[j].first > kMaxQueryPostings) break;
-      postings += by_df[j].first;
-      keep[by_df[j].second] = true;
+    for (size_t j = 0; j < order.size(); ++j) {
+      const int64_t n = std::get<1>(order[j]);
+      if (j >= 2 && postings + n > kMaxQueryPostings) break;
+      postings += n;
+      keep[std::get<2>(order[j])] = true;
     }
-    std::vector<std::string> kept;
     for (size_t i = 0; i < terms.size(); ++i)
-      if (keep[i]) kept.push_back(std::move(terms[i]));
-    terms.swap(kept);
+      if (keep[i]) kept.push_back(std::move(terms[i].text));
+  } else {
+    for (auto& t : terms) kept.push_back(std::move(t.text));
   }
-  return fts_match(terms);
+  return fts_match(kept);
 }
 
 // Keeps the first k hits of a ranked list under the rules above (a stable pass).
@@ -690,7 +697,7 @@ Result<std::vector<SearchHit>> LocalIndex::search(std::string_view query, std::s
   const size_t depth = std::max<size_t>(k * 4, 20);  // fusion and diversity both need a deeper list
   const bool use_fts = opts.mode != Mode::kVector;
   const bool use_vectors = opts.mode != Mode::kKeyword && !vector.empty();
-  std::vector<std::string> terms = use_fts ? fts_query_terms(query) : std::vector<std::string>();
+  std::vector<QueryTerm> terms = use_fts ? fts_query_terms(query) : std::vector<QueryTerm>();
 
   std::vector<SearchHit> fts_hits, vec_hits;
   {

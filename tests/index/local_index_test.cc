@@ -3,8 +3,6 @@
 // saved vector graph and rebuilding it, embedder mismatches, FTS-hostile queries, and a 100k-chunk
 // scale smoke (DISABLED_ unless asked for; see LocalIndexScaleTest below).
 #include <gtest/gtest.h>
-
-#include <map>
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
@@ -148,6 +147,20 @@ TEST(LocalIndexFtsText, QueryIsQuotedAndOred) {
             R"("pool" OR "size" OR "col" OR "x" OR "not" OR "y")");
   EXPECT_EQ(fts_query("SQLite数据库"), R"("sqlite" OR "数据" OR "据库")");
   EXPECT_EQ(fts_query("Is The GC generational? Is the gc"), R"("gc" OR "generational")");
+  // Capitals are remembered: they mark the names a question is about.
+  auto terms = fts_query_terms("Can R read CSV files from Python?");
+  ASSERT_EQ(terms.size(), 5u);
+  EXPECT_EQ(terms[0].text, "r");
+  EXPECT_TRUE(terms[0].capitalized);
+  EXPECT_EQ(terms[1].text, "read");
+  EXPECT_FALSE(terms[1].capitalized);
+  EXPECT_TRUE(terms[2].capitalized);   // csv
+  EXPECT_FALSE(terms[3].capitalized);  // files
+  EXPECT_TRUE(terms[4].capitalized);   // python
+  // The same word written both ways counts as capitalised.
+  auto twice = fts_query_terms("sqlite or SQLite");
+  ASSERT_EQ(twice.size(), 1u);
+  EXPECT_TRUE(twice[0].capitalized);
   EXPECT_EQ(fts_query("***  ,.;:()\"'"), "");
   EXPECT_EQ(fts_query(""), "");
   EXPECT_EQ(fts_query("a a a"), R"("a")");
