@@ -12,7 +12,7 @@
 
 namespace sluice {
 
-// Fixes the mmap threshold (blocks of 128 KiB and more are mapped and returned on free), trims the
+// Fixes the mmap threshold (blocks of 1 MiB and more are mapped and returned on free), trims the
 // heap once 1 MiB is free at its top, and caps the arenas at four. An environment variable the
 // user set (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_) wins.
 void tune_allocator();
