@@ -77,9 +77,15 @@ class DispatchedIpSpace : public hnswlib::SpaceInterface<float> {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) fn_ = ip_avx2;
 #endif
   }
-  size_t get_data_size() override { return dim_ * sizeof(float); }
-  hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
-  void* get_dist_func_param() override { return &dim_; }
+  size_t get_data_size() override {
+    return dim_ * sizeof(float);
+  }
+  hnswlib::DISTFUNC<float> get_dist_func() override {
+    return fn_;
+  }
+  void* get_dist_func_param() override {
+    return &dim_;
+  }
 
  private:
   size_t dim_;
@@ -194,6 +200,16 @@ Status VectorStore::remove(std::span<const int64_t> labels) {
     }
   }
   return Status::ok();
+}
+
+std::vector<int64_t> VectorStore::live_labels() const {
+  const auto& g = *impl_->graph;
+  std::vector<int64_t> out;
+  out.reserve(g.label_lookup_.size());
+  for (const auto& [label, internal] : g.label_lookup_) {
+    if (!g.isMarkedDeleted(internal)) out.push_back(static_cast<int64_t>(label));
+  }
+  return out;
 }
 
 Result<std::vector<VectorStore::Hit>> VectorStore::search(std::span<const float> query, size_t n) const {

@@ -43,6 +43,8 @@ class VectorStore {
   // Writes the graph to path (via path.tmp, fsync, rename).
   Status save(const std::string& path) const;
 
+  // The labels of the live (not deleted) vectors, in no particular order.
+  std::vector<int64_t> live_labels() const;
   size_t dimension() const { return dimension_; }
   size_t size() const;     // elements in the graph, deleted included
   size_t deleted() const;  // elements marked deleted

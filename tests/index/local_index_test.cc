@@ -12,12 +12,15 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/log.h"
 #include "embed/embedder.h"
 #include "index/fts_text.h"
 #include "index/index.h"
@@ -445,6 +448,30 @@ TEST_F(LocalIndexTest, DeleteAndList) {
   }
 }
 
+// Captures the log lines written while it lives (the index logs rebuilds and catch-ups).
+class TempLog {
+ public:
+  TempLog() {
+    char name[] = "/tmp/sluice-log-XXXXXX";
+    fd_ = mkstemp(name);
+    path_ = name;
+    sluice::log::set_fd(fd_);
+  }
+  ~TempLog() {
+    sluice::log::set_fd(2);
+    ::close(fd_);
+    fs::remove(path_);
+  }
+  std::string text() const {
+    std::ifstream in(path_);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
 TEST_F(LocalIndexTest, ReopenReusesTheSavedGraphAndRebuildsAMissingOrStaleOne) {
   std::vector<std::string> queries = {"database connection pool", "数据库", "bananas", "明天有雨"};
   auto collect = [&](Index& index) {
@@ -485,23 +512,37 @@ TEST_F(LocalIndexTest, ReopenReusesTheSavedGraphAndRebuildsAMissingOrStaleOne) {
     EXPECT_EQ(collect(*index), expected);
   }
 
-  // Stale: a write happens but the graph file and sidecar are put back as they were before it
-  // (as if the process had died before saving). The counter no longer matches: rebuilt.
+  // Stale: writes happen (a document added, one deleted) but the graph file and sidecar are put
+  // back as they were before them (as if the process had died before saving). The counter no
+  // longer matches: the saved graph is brought up to date with what changed, not rebuilt.
   fs::copy_file(graph, dir_ / "old.hnsw");
   fs::copy_file(sidecar, dir_ / "old.meta");
   {
     auto index = open();
     ASSERT_TRUE(index);
     ASSERT_TRUE(upsert(*index, "new", "v1", {"zeppelin airship history"}).is_ok());
+    ASSERT_TRUE(index->delete_document("db").is_ok());
   }
   fs::copy_file(dir_ / "old.hnsw", graph, fs::copy_options::overwrite_existing);
   fs::copy_file(dir_ / "old.meta", sidecar, fs::copy_options::overwrite_existing);
   {
+    TempLog log;
     auto index = open();
     ASSERT_TRUE(index);
+    EXPECT_NE(log.text().find("brought the saved vector graph up to date"), std::string::npos) << log.text();
+    EXPECT_EQ(log.text().find("rebuilt the vector graph"), std::string::npos) << log.text();
     auto hits = search(*index, "zeppelin airship", Mode::kVector, 1);
     ASSERT_EQ(hits.size(), 1u);
     EXPECT_EQ(hits[0].doc_id, "new");
+    for (const SearchHit& h : search(*index, "database connection pool", Mode::kVector, 20)) {
+      EXPECT_NE(h.doc_id, "db");  // the deleted document's vectors are gone from the graph
+    }
+  }
+  {  // And saved: the next open loads it as it is.
+    TempLog log;
+    auto index = open();
+    ASSERT_TRUE(index);
+    EXPECT_EQ(log.text().find("vector graph"), std::string::npos) << log.text();
   }
 
   // Corrupt: a truncated graph file is rebuilt too.
