@@ -278,6 +278,7 @@ class LocalIndex final : public Index {
   Status rebuild_fts();
   Status load_or_rebuild_vectors();
   Result<std::pair<size_t, size_t>> catch_up_vectors(VectorStore& store);
+  Status follow_other_writers();
   Status rebuild_vectors(std::string_view reason);
   Status persist_vectors();
   Result<int64_t> bump_counter();
@@ -294,8 +295,8 @@ class LocalIndex final : public Index {
 
   std::mutex write_mu_;  // serialises writers; guards wdb_, counters below
   std::unique_ptr<sqlite::Db> wdb_;
-  int64_t counter_ = 0;         // meta.write_counter that the graph reflects
-  int64_t saved_counter_ = -1;  // the counter of the graph file on disk
+  int64_t counter_ = 0;            // meta.write_counter that the graph reflects
+  int64_t saved_counter_ = -1;     // the counter of the graph file on disk
   size_t changes_since_save_ = 0;  // vectors added or removed since the graph was saved
 
   std::shared_mutex view_mu_;  // shared: searches; exclusive: commit + graph change, graph swap
@@ -513,6 +514,31 @@ Result<std::pair<size_t, size_t>> LocalIndex::catch_up_vectors(VectorStore& stor
   return std::make_pair(added.size(), removed.size());
 }
 
+// Called at the start of a write transaction (which holds SQLite's write lock): when the database's
+// counter is not the one this process last wrote or read, another process (a second `sluice worker`
+// on the same index) wrote in between, and the graph takes in its changes before this write adds
+// its own. Otherwise a later save would claim a counter whose writes the graph lacks.
+Status LocalIndex::follow_other_writers() {
+  SLUICE_ASSIGN_OR_RETURN(auto s, wdb_->prepare(kGetMetaSql));
+  s->bind(1, "write_counter");
+  SLUICE_ASSIGN_OR_RETURN(bool row, s->step());
+  if (!row) return Status::corruption("index " + db_path_ + ": meta.write_counter is missing");
+  const int64_t counter = s->col_int(0);
+  s.reset();
+  if (counter == counter_) return Status::ok();
+  auto view = view_exclusive();
+  auto caught_up = catch_up_vectors(*vectors_);
+  if (!caught_up.is_ok()) {
+    view.unlock();
+    log::warn("index: could not take in another process's writes; rebuilding",
+              {{"dir", dir_}, {"error", caught_up.status().to_string()}});
+    counter_ = counter;
+    return rebuild_vectors("another process wrote");
+  }
+  counter_ = counter;
+  return Status::ok();
+}
+
 // Builds a new graph from SQLite (writers are held off by write_mu_, so it matches counter_)
 // and swaps it in; searches go on with the old graph meanwhile.
 Status LocalIndex::rebuild_vectors(std::string_view reason) {
@@ -652,6 +678,7 @@ Status LocalIndex::upsert_document(const DocumentRecord& doc, std::span<const Ch
 
   std::lock_guard lock(write_mu_);
   SLUICE_ASSIGN_OR_RETURN(auto txn, sqlite::Txn::begin(wdb_.get(), true));
+  SLUICE_RETURN_IF_ERROR(follow_other_writers());
   {
     SLUICE_ASSIGN_OR_RETURN(auto s, wdb_->prepare(kDocVersionSql));
     s->bind(1, doc.doc_id);
@@ -711,6 +738,7 @@ Status LocalIndex::upsert_document(const DocumentRecord& doc, std::span<const Ch
 Status LocalIndex::delete_document(std::string_view doc_id) {
   std::lock_guard lock(write_mu_);
   SLUICE_ASSIGN_OR_RETURN(auto txn, sqlite::Txn::begin(wdb_.get(), true));
+  SLUICE_RETURN_IF_ERROR(follow_other_writers());
   std::vector<int64_t> removed;
   SLUICE_RETURN_IF_ERROR(delete_chunks(doc_id, &removed));
   {

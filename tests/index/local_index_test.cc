@@ -556,6 +556,37 @@ TEST_F(LocalIndexTest, ReopenReusesTheSavedGraphAndRebuildsAMissingOrStaleOne) {
   }
 }
 
+// Two writers on one index (two `sluice worker` processes on one machine): each takes in the
+// other's writes before its own, so each graph holds every live chunk and a saved graph never
+// claims writes it lacks.
+TEST_F(LocalIndexTest, TwoWritersSeeEachOthersVectors) {
+  {
+    auto a = open();
+    auto b = open();
+    ASSERT_TRUE(a && b);
+    ASSERT_TRUE(upsert(*a, "zep", "v1", {"zeppelin airship history"}).is_ok());
+    ASSERT_TRUE(upsert(*b, "vol", "v1", {"volcano eruption lava"}).is_ok());
+    ASSERT_TRUE(upsert(*a, "tea", "v1", {"green tea ceremony kyoto"}).is_ok());
+    ASSERT_TRUE(b->delete_document("zep").is_ok());
+    ASSERT_TRUE(upsert(*a, "bee", "v1", {"honey bee hive"}).is_ok());
+    // a's graph has b's document (and lost the one b deleted) without any reopen.
+    auto hits = search(*a, "volcano eruption lava", Mode::kVector, 1);
+    ASSERT_EQ(hits.size(), 1u);
+    EXPECT_EQ(hits[0].doc_id, "vol");
+    for (const SearchHit& h : search(*a, "zeppelin airship history", Mode::kVector, 10))
+      EXPECT_NE(h.doc_id, "zep");
+  }  // both save on close; the last save must be complete
+  TempLog log;
+  auto c = open();
+  ASSERT_TRUE(c);
+  for (const char* q : {"volcano eruption lava", "green tea ceremony kyoto", "honey bee hive"}) {
+    auto hits = search(*c, q, Mode::kVector, 1);
+    ASSERT_EQ(hits.size(), 1u) << q;
+  }
+  for (const SearchHit& h : search(*c, "zeppelin airship history", Mode::kVector, 10))
+    EXPECT_NE(h.doc_id, "zep");
+}
+
 TEST_F(LocalIndexTest, EmbedderOrDimensionMismatchIsBadInput) {
   {
     auto index = open();
