@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -135,8 +136,11 @@ class PosixEnv final : public Env {
   }
 
   Status write_file_atomic(const std::string& path, std::string_view data) override {
-    std::string tmp = path + ".tmp";
-    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    // A temp name of this writer's own: two processes replacing the same file (two producers
+    // creating a queue, say) must not write into, or rename away, each other's temp file.
+    static std::atomic<uint64_t> counter{0};
+    std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
+    int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return errno_status("create", tmp, errno);
     size_t done = 0;
     while (done < data.size()) {
@@ -155,7 +159,11 @@ class PosixEnv final : public Env {
       return errno_status("fsync", tmp, e);
     }
     ::close(fd);
-    if (::rename(tmp.c_str(), path.c_str()) != 0) return errno_status("rename", tmp, errno);
+    if (::rename(tmp.c_str(), path.c_str()) != 0) {
+      int e = errno;
+      ::unlink(tmp.c_str());
+      return errno_status("rename", tmp, e);
+    }
     auto slash = path.find_last_of('/');
     return sync_dir(slash == std::string::npos ? "." : path.substr(0, slash));
   }

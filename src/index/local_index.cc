@@ -26,6 +26,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <shared_mutex>
+#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <unordered_set>
@@ -332,7 +333,14 @@ void LocalIndex::release(std::unique_ptr<sqlite::Db> db) {
 Status LocalIndex::init() {
   std::lock_guard lock(write_mu_);
   SLUICE_ASSIGN_OR_RETURN(wdb_, sqlite::Db::open(db_path_, true, kBusyTimeoutMs));
-  SLUICE_RETURN_IF_ERROR(wdb_->exec("PRAGMA journal_mode=WAL"));
+  // Switching to WAL needs the database to itself and does not wait on the busy timeout: when
+  // another process is opening it at the same moment (two workers starting), try again.
+  for (int attempt = 0;; ++attempt) {
+    Status st = wdb_->exec("PRAGMA journal_mode=WAL");
+    if (st.is_ok()) break;
+    if (st.code() != Code::kBusy || attempt >= 200) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
   SLUICE_RETURN_IF_ERROR(init_schema());
   SLUICE_RETURN_IF_ERROR(load_or_rebuild_vectors());
   // One reader ready, its search statements compiled (which reads the schema): the first search

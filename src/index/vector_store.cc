@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
@@ -238,7 +239,9 @@ Result<std::vector<VectorStore::Hit>> VectorStore::search(std::span<const float>
 }
 
 Status VectorStore::save(const std::string& path) const {
-  std::string tmp = path + ".tmp";
+  // A temp name of this process's own: two processes on one index may save at the same time.
+  static std::atomic<uint64_t> counter{0};
+  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
   try {
     impl_->graph->saveIndex(tmp);
   } catch (const std::exception& e) {
@@ -251,7 +254,11 @@ Status VectorStore::save(const std::string& path) const {
   int err = errno;
   ::close(fd);
   if (rc != 0) return errno_status("fsync", tmp, err);
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return errno_status("rename", tmp, errno);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    int e = errno;
+    ::unlink(tmp.c_str());
+    return errno_status("rename", tmp, e);
+  }
   return Status::ok();
 }
 

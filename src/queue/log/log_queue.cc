@@ -482,7 +482,11 @@ Status LogQueue::open() {
                                       "' but this sluice reads '" + want.substr(0, want.size() - 1) +
                                       "'; use a sluice of that version or another directory");
     }
-  } else if (!names->empty()) {
+  } else if (std::any_of(names->begin(), names->end(), [](const std::string& n) {
+               // Another process's marker being written (write_file_atomic's temp file) is not
+               // foreign content: this directory is being made a log right now.
+               return !n.starts_with(std::string(kMarkerFile) + ".tmp.");
+             })) {
     std::string listing;
     for (size_t i = 0; i < names->size() && i < 5; ++i) listing += (i ? ", " : "") + (*names)[i];
     return Status::invalid_argument("'" + dir + "' is not a sluice log directory (it has no " + kMarkerFile +
