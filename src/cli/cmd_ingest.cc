@@ -45,6 +45,7 @@ struct IngestFlags {
   std::vector<std::string> include, exclude;
   uint64_t max_files = 0;
   bool prune = false;
+  bool no_workers = false;
   std::string progress = "auto";
   bool json = false;
 };
@@ -143,14 +144,6 @@ std::optional<std::string> unchanged_version(index::Index& index, const std::str
   return (*doc)->version;
 }
 
-Status ensure_topics(queue::Admin& admin, int32_t partitions) {
-  for (const char* t : {pipeline::kTopicUpload, pipeline::kTopicParsed, pipeline::kTopicEmbedded,
-                        pipeline::kTopicIngested, pipeline::kTopicResults}) {
-    SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = partitions}));
-  }
-  return {};
-}
-
 bool under_any(const std::string& path, const std::vector<std::string>& roots) {
   for (const auto& r : roots) {
     if (path == r) return true;
@@ -247,9 +240,11 @@ int IngestRun::go() {
 
   auto q = open_queue(f_.queue, /*create=*/true);
   if (!q.is_ok()) return report(q.status());
-  if (Status st = ensure_topics((*q)->admin(), settings->partitions); !st.is_ok()) return report(st);
+  if (Status st = pipeline::ensure_pipeline_topics((*q)->admin(), settings->partitions); !st.is_ok())
+    return report(st);
   pipeline::PipelineOptions popts;
   popts.settings = *settings;
+  if (f_.no_workers) popts.stages.clear();  // `sluice worker` processes elsewhere do the work
   auto pipe = pipeline::Pipeline::open(**q, popts);
   if (!pipe.is_ok()) return report(pipe.status());
   pipeline::Pipeline& p = **pipe;
@@ -444,6 +439,9 @@ Command add_ingest_command(CLI::App& root) {
   app->add_option("--exclude", flags->exclude, "Skip files and folders matching this glob (repeatable)");
   app->add_option("--max-files", flags->max_files, "Stop scanning after this many files (0: no limit)");
   app->add_flag("--prune", flags->prune, "Remove indexed documents under PATH whose files are gone");
+  app->add_flag("--no-workers", flags->no_workers,
+                "Only queue the tasks and follow their results: `sluice worker` processes do the work "
+                "(scale-out on kafka://)");
   app->add_option("--progress", flags->progress,
                   "Progress on stderr: auto (a bar on a terminal), bar, json, none")
       ->check(CLI::IsMember({"auto", "bar", "json", "none"}));

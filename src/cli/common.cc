@@ -1,8 +1,6 @@
 // Shared pieces of the `sluice` command line (see common.h).
 #include "cli/common.h"
 
-#include "base/base64.h"
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,14 +12,18 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/base64.h"
+
 namespace sluice::cli {
 namespace {
 
 constexpr const char* kDefaultDataDir = "./sluice-data";
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};
 
-extern "C" void on_stop_signal(int) {
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal.store(sig);
   g_stop.store(true);
 }
 
@@ -74,11 +76,14 @@ void add_setting_options(CLI::App& app, std::span<const config::Property> table,
     if (only.size() && std::find(only.begin(), only.end(), p.name) == only.end()) continue;
     std::string help(p.help);
     help += " (";
-    if (!p.env.empty()) help += "env " + std::string(p.env) + (p.env_alias.empty() ? "" : " or " + std::string(p.env_alias)) + "; ";
+    if (!p.env.empty())
+      help +=
+          "env " + std::string(p.env) + (p.env_alias.empty() ? "" : " or " + std::string(p.env_alias)) + "; ";
     help += "default " + std::string(p.default_value) + ")";
     const std::string name(p.name);
     if (p.kind == config::Kind::kBool) {
-      app.add_flag_function(config::flag_name(p), [&values, name](int64_t) { values[name] = "true"; }, help);
+      app.add_flag_function(
+          config::flag_name(p), [&values, name](int64_t) { values[name] = "true"; }, help);
     } else {
       const char* type = p.kind == config::Kind::kInt      ? "N"
                          : p.kind == config::Kind::kSize   ? "SIZE"
@@ -121,6 +126,10 @@ bool stop_requested() {
   return g_stop.load();
 }
 
+int stop_signal() {
+  return g_stop_signal.load();
+}
+
 bool write_stdout(std::string_view bytes) {
   if (!bytes.empty() && std::fwrite(bytes.data(), 1, bytes.size(), stdout) != bytes.size()) return false;
   return std::fflush(stdout) == 0;
@@ -161,7 +170,6 @@ bool is_valid_utf8(std::string_view s) {
   }
   return true;
 }
-
 
 nlohmann::ordered_json bytes_to_json(std::string_view bytes) {
   if (is_valid_utf8(bytes)) return std::string(bytes);

@@ -41,6 +41,7 @@ Command add_replay_command(CLI::App& root);
 Command add_dlq_command(CLI::App& root);
 Command add_ingest_command(CLI::App& root);
 Command add_search_command(CLI::App& root);
+Command add_worker_command(CLI::App& root);
 
 // Where the queue lives. Each field holds the flag's value, empty when the flag was not given.
 struct QueueFlags {
@@ -78,6 +79,8 @@ int usage_error(std::string_view message);
 // ignores SIGPIPE so a closed stdout shows up as a write error the command can handle.
 void install_stop_signals();
 bool stop_requested();
+// The signal that asked to stop (SIGINT or SIGTERM), 0 when none did.
+int stop_signal();
 
 // Writes bytes to stdout and flushes. Returns false when stdout is gone (a closed pipe) or broken.
 bool write_stdout(std::string_view bytes);

@@ -485,4 +485,11 @@ StageDef index_stage(const StageContext& ctx) {
           failure_notifier(ctx, false)};
 }
 
+Status ensure_pipeline_topics(queue::Admin& admin, int32_t partitions) {
+  for (const char* t : {kTopicUpload, kTopicParsed, kTopicEmbedded, kTopicIngested, kTopicResults}) {
+    SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = partitions}));
+  }
+  return {};
+}
+
 }  // namespace sluice::pipeline

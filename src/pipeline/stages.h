@@ -70,7 +70,7 @@ struct Work {
   std::string format;
   int attempts = 1;  // the most attempts any stage needed so far
   std::vector<std::pair<std::string, double>> stage_ms;
-  std::vector<std::string> blobs;  // claim-check blobs to remove once the document is indexed
+  std::vector<std::string> blobs;          // claim-check blobs to remove once the document is indexed
   std::string payload_blob, payload_hash;  // set when the payload is in the blob store
 };
 
@@ -85,6 +85,10 @@ SourceRef file_source(const std::string& abs_path);
 
 // "host:pid" of this process.
 std::string worker_name();
+
+// Creates the pipeline's topics (upload, parsed, embedded, ingested, results) with `partitions`
+// partitions where they are missing; existing ones are kept as they are.
+[[nodiscard]] Status ensure_pipeline_topics(queue::Admin& admin, int32_t partitions);
 
 // A result notification message (topic doc_results, keyed by doc_id, with the standard headers).
 Output result_output(const ResultNotification& r);
