@@ -238,16 +238,12 @@ int IngestRun::go() {
   int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (log_fd >= 0) sluice::log::set_fd(log_fd);
 
-  auto q = open_queue(f_.queue, /*create=*/true);
-  if (!q.is_ok()) return report(q.status());
-  if (Status st = pipeline::ensure_pipeline_topics((*q)->admin(), settings->partitions); !st.is_ok())
-    return report(st);
-  pipeline::PipelineOptions popts;
-  popts.settings = *settings;
-  if (f_.no_workers) popts.stages.clear();  // `sluice worker` processes elsewhere do the work
-  auto pipe = pipeline::Pipeline::open(**q, popts);
-  if (!pipe.is_ok()) return report(pipe.status());
-  pipeline::Pipeline& p = **pipe;
+  // With --no-workers no stage runs here: `sluice worker` processes elsewhere do the work.
+  auto opened = open_pipeline(
+      f_.queue, *settings, f_.no_workers ? std::vector<std::string>{} : pipeline::PipelineOptions().stages);
+  if (!opened.is_ok()) return report(opened.status());
+  auto& q = opened->queue;
+  pipeline::Pipeline& p = *opened->pipeline;
 
   // Follow doc_results from now on (before any task is sent, so no result is missed).
   queue::ConsumerOptions copts;
@@ -255,7 +251,7 @@ int IngestRun::go() {
   copts.topics = {pipeline::kTopicResults};
   copts.start_from = queue::StartFrom::kLatest;
   copts.ephemeral = true;
-  auto results = (*q)->make_consumer(copts);
+  auto results = q->make_consumer(copts);
   if (!results.is_ok()) return report(results.status());
   // One poll takes the group's place at the end of doc_results before any task is sent; nothing of
   // this run can be there yet, so what it returns (another run's results) is not ours.
@@ -276,7 +272,7 @@ int IngestRun::go() {
   t_.total = scanned.files.size();
 
   // Enqueue: one task per file, or a `skipped` result at once when size and mtime are unchanged.
-  auto producer = (*q)->make_producer({});
+  auto producer = q->make_producer({});
   if (!producer.is_ok()) return report(producer.status());
   p.start();
   std::set<std::string> seen_doc_ids;

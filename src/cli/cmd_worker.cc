@@ -48,16 +48,9 @@ int run_worker(const WorkerFlags& f) {
   const std::string data = resolve_data_dir(f.queue);
   auto settings = pipeline::resolve_settings(f.settings, data, [](const char* n) { return std::getenv(n); });
   if (!settings.is_ok()) return report(settings.status());
-  auto q = open_queue(f.queue, /*create=*/true);
-  if (!q.is_ok()) return report(q.status());
-  if (Status st = pipeline::ensure_pipeline_topics((*q)->admin(), settings->partitions); !st.is_ok())
-    return report(st);
-  pipeline::PipelineOptions popts;
-  popts.settings = *settings;
-  popts.stages = stages;
-  auto pipe = pipeline::Pipeline::open(**q, popts);
-  if (!pipe.is_ok()) return report(pipe.status());
-  pipeline::Pipeline& p = **pipe;
+  auto opened = open_pipeline(f.queue, *settings, stages);
+  if (!opened.is_ok()) return report(opened.status());
+  pipeline::Pipeline& p = *opened->pipeline;
   p.start();
   log::info("worker started", {{"worker", pipeline::worker_name()},
                                {"stages", stages},

@@ -13,6 +13,7 @@
 #include <cstring>
 
 #include "base/base64.h"
+#include "pipeline/stages.h"
 
 namespace sluice::cli {
 namespace {
@@ -68,6 +69,18 @@ Result<std::unique_ptr<queue::Queue>> open_queue(const QueueFlags& flags, bool c
   auto q = queue::open_queue(uri, {.create_if_missing = create});
   if (!q.is_ok()) return q.status().with_context("opening queue '" + uri + "'");
   return q;
+}
+
+Result<PipelineHandle> open_pipeline(const QueueFlags& flags, const pipeline::PipelineSettings& settings,
+                                     std::vector<std::string> stages) {
+  PipelineHandle h;
+  SLUICE_ASSIGN_OR_RETURN(h.queue, open_queue(flags, /*create=*/true));
+  SLUICE_RETURN_IF_ERROR(pipeline::ensure_pipeline_topics(h.queue->admin(), settings.partitions));
+  pipeline::PipelineOptions popts;
+  popts.settings = settings;
+  popts.stages = std::move(stages);
+  SLUICE_ASSIGN_OR_RETURN(h.pipeline, pipeline::Pipeline::open(*h.queue, std::move(popts)));
+  return h;
 }
 
 void add_setting_options(CLI::App& app, std::span<const config::Property> table, config::Values& values,

@@ -16,6 +16,7 @@
 
 #include "base/status.h"
 #include "config/property.h"
+#include "pipeline/pipeline.h"
 #include "queue/queue.h"
 
 namespace sluice::cli {
@@ -61,6 +62,16 @@ std::string resolve_queue_uri(const QueueFlags& flags);
 // Opens the queue the flags point at; the error names the URI.
 // create=false for commands that only look: a missing queue is reported, not made.
 Result<std::unique_ptr<queue::Queue>> open_queue(const QueueFlags& flags, bool create = false);
+
+// A running pipeline's parts; the pipeline is declared last so it is destroyed before its queue.
+struct PipelineHandle {
+  std::unique_ptr<queue::Queue> queue;
+  std::unique_ptr<pipeline::Pipeline> pipeline;
+};
+// Opens (creating) the queue the flags point at, makes sure the pipeline's topics exist, and opens
+// the pipeline with these settings and stages (none: the index and embedder only).
+Result<PipelineHandle> open_pipeline(const QueueFlags& flags, const pipeline::PipelineSettings& settings,
+                                     std::vector<std::string> stages);
 
 // Adds one option per property of a settings table (--name for name, a plain flag for a bool),
 // recording what the user gave in values; `only` limits it to those names (empty: every row).
