@@ -4,6 +4,7 @@
 // through a consumer client of the group that never joins it (OffsetFetch/OffsetCommit with no
 // generation: Kafka accepts such commits only while the group has no members).
 #include <algorithm>
+#include <functional>
 #include <thread>
 
 #include "queue/kafka/kafka_client.h"
@@ -183,6 +184,18 @@ class KafkaAdmin : public Admin {
   }
 
  private:
+  // Issues one admin request on a queue of its own and waits for its result event; a request-level
+  // error becomes the Status (results per topic or group are the caller's to read).
+  Result<EventPtr> admin_call(const std::string& context, const std::function<void(rd_kafka_queue_t*)>& issue,
+                              int timeout_ms = kAdminTimeoutMs) {
+    RkQueuePtr q(rd_kafka_queue_new(cluster_->meta()));
+    issue(q.get());
+    EventPtr ev(rd_kafka_queue_poll(q.get(), timeout_ms));
+    if (!ev) return Status::timeout(context + ": no answer");
+    SLUICE_RETURN_IF_ERROR(kafka_status(rd_kafka_event_error(ev.get()), context));
+    return ev;
+  }
+
   Status same_count(const std::string& topic, int32_t has, int32_t wanted) {
     if (has == wanted) return {};
     return Status::already_exists("topic '" + topic + "' exists on " + cluster_->where() + " with " +
@@ -199,26 +212,26 @@ class KafkaAdmin : public Admin {
       rd_kafka_NewTopic_set_config(nt, "retention.ms", std::to_string(cfg.retention_ms).c_str());
     if (cfg.retention_bytes >= 0)
       rd_kafka_NewTopic_set_config(nt, "retention.bytes", std::to_string(cfg.retention_bytes).c_str());
-    RkQueuePtr q(rd_kafka_queue_new(cluster_->meta()));
     rd_kafka_AdminOptions_t* options =
         rd_kafka_AdminOptions_new(cluster_->meta(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
     rd_kafka_AdminOptions_set_request_timeout(options, kAdminTimeoutMs, err, sizeof err);
     rd_kafka_AdminOptions_set_operation_timeout(options, kAdminTimeoutMs, err, sizeof err);
-    rd_kafka_CreateTopics(cluster_->meta(), &nt, 1, options, q.get());
+    const std::string context = "creating topic '" + topic + "' on " + cluster_->where();
+    auto ev = admin_call(
+        context, [&](rd_kafka_queue_t* q) { rd_kafka_CreateTopics(cluster_->meta(), &nt, 1, options, q); },
+        kAdminTimeoutMs + 5000);
     rd_kafka_AdminOptions_destroy(options);
     rd_kafka_NewTopic_destroy(nt);
-    EventPtr ev(rd_kafka_queue_poll(q.get(), kAdminTimeoutMs + 5000));
-    const std::string context = "creating topic '" + topic + "' on " + cluster_->where();
-    if (!ev) {
+    if (!ev.is_ok() && ev.status().code() == Code::kTimeout) {
       return Status::timeout(
           context +
           ": no answer (a cluster without CreateTopics, such as librdkafka's mock, needs the topic "
           "created with its own tools, e.g. `create-topic` in sluice-kafka-mock)");
     }
-    SLUICE_RETURN_IF_ERROR(kafka_status(rd_kafka_event_error(ev.get()), context));
+    SLUICE_RETURN_IF_ERROR(ev.status());
     size_t n = 0;
     const rd_kafka_topic_result_t** res =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev.get()), &n);
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev->get()), &n);
     for (size_t i = 0; i < n; ++i) {
       rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
       if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) return {};  // raced; same_count decides
@@ -236,11 +249,9 @@ class KafkaAdmin : public Admin {
   Status list_with_request(std::set<std::string>& names) {
     if (cluster_->group_api.load() == Cluster::Support::kNo) return {};
     const std::string context = "listing the groups of " + cluster_->where();
-    RkQueuePtr q(rd_kafka_queue_new(cluster_->meta()));
-    rd_kafka_ListConsumerGroups(cluster_->meta(), nullptr, q.get());
-    EventPtr ev(rd_kafka_queue_poll(q.get(), kAdminTimeoutMs));
-    if (!ev) return Status::timeout(context + ": no answer");
-    SLUICE_RETURN_IF_ERROR(kafka_status(rd_kafka_event_error(ev.get()), context));
+    SLUICE_ASSIGN_OR_RETURN(EventPtr ev, admin_call(context, [&](rd_kafka_queue_t* q) {
+                              rd_kafka_ListConsumerGroups(cluster_->meta(), nullptr, q);
+                            }));
     const auto* res = rd_kafka_event_ListConsumerGroups_result(ev.get());
     size_t n = 0;
     const rd_kafka_ConsumerGroupListing_t** valid = rd_kafka_ListConsumerGroups_result_valid(res, &n);
@@ -285,12 +296,10 @@ class KafkaAdmin : public Admin {
                                std::map<TopicPartition, std::string, TpLess>& owners,
                                std::set<std::string>& topics) {
     const std::string context = "describing group '" + group + "' on " + cluster_->where();
-    RkQueuePtr q(rd_kafka_queue_new(cluster_->meta()));
     const char* groups[] = {group.c_str()};
-    rd_kafka_DescribeConsumerGroups(cluster_->meta(), groups, 1, nullptr, q.get());
-    EventPtr ev(rd_kafka_queue_poll(q.get(), kAdminTimeoutMs));
-    if (!ev) return Status::timeout(context + ": no answer");
-    SLUICE_RETURN_IF_ERROR(kafka_status(rd_kafka_event_error(ev.get()), context));
+    SLUICE_ASSIGN_OR_RETURN(EventPtr ev, admin_call(context, [&](rd_kafka_queue_t* q) {
+                              rd_kafka_DescribeConsumerGroups(cluster_->meta(), groups, 1, nullptr, q);
+                            }));
     size_t n = 0;
     const rd_kafka_ConsumerGroupDescription_t** descs = rd_kafka_DescribeConsumerGroups_result_groups(
         rd_kafka_event_DescribeConsumerGroups_result(ev.get()), &n);
@@ -323,13 +332,12 @@ class KafkaAdmin : public Admin {
   // Adds the topics group has committed offsets on (OffsetFetch for all topics).
   Status committed_topics(const std::string& group, std::set<std::string>& topics) {
     const std::string context = "listing the offsets of group '" + group + "' on " + cluster_->where();
-    RkQueuePtr q(rd_kafka_queue_new(cluster_->meta()));
-    rd_kafka_ListConsumerGroupOffsets_t* req = rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
-    rd_kafka_ListConsumerGroupOffsets(cluster_->meta(), &req, 1, nullptr, q.get());
-    rd_kafka_ListConsumerGroupOffsets_destroy(req);
-    EventPtr ev(rd_kafka_queue_poll(q.get(), kAdminTimeoutMs));
-    if (!ev) return Status::timeout(context + ": no answer");
-    SLUICE_RETURN_IF_ERROR(kafka_status(rd_kafka_event_error(ev.get()), context));
+    SLUICE_ASSIGN_OR_RETURN(EventPtr ev, admin_call(context, [&](rd_kafka_queue_t* q) {
+                              rd_kafka_ListConsumerGroupOffsets_t* req =
+                                  rd_kafka_ListConsumerGroupOffsets_new(group.c_str(), nullptr);
+                              rd_kafka_ListConsumerGroupOffsets(cluster_->meta(), &req, 1, nullptr, q);
+                              rd_kafka_ListConsumerGroupOffsets_destroy(req);
+                            }));
     size_t n = 0;
     const rd_kafka_group_result_t** res = rd_kafka_ListConsumerGroupOffsets_result_groups(
         rd_kafka_event_ListConsumerGroupOffsets_result(ev.get()), &n);
