@@ -1,5 +1,6 @@
 #include "queue/queue.h"
 
+#include "queue/kafka/kafka_queue.h"
 #include "queue/log/log_queue.h"
 
 namespace sluice::queue {
@@ -58,7 +59,8 @@ Result<std::unique_ptr<Queue>> open_queue(std::string_view uri, const QueueOpenO
     opts.create_if_missing = open_opts.create_if_missing;
     return log::open_log_queue(opts);
   }
-  if (scheme == "kafka" || scheme == "redis" || scheme == "amqp") {
+  if (scheme == "kafka") return kafka::open_kafka_queue(uri);
+  if (scheme == "redis" || scheme == "amqp") {
     return Status::unsupported("queue backend '" + std::string(scheme) +
                                "' is not built into this version of sluice yet; use log:DIR");
   }

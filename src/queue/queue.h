@@ -237,7 +237,8 @@ struct QueueOpenOptions {
   bool create_if_missing = true;
 };
 
-// Opens a backend by URI: "log:DIR[?k=v&...]" (or a bare path). Unknown schemes are BadInput.
+// Opens a backend by URI: "log:DIR[?k=v&...]" (or a bare path), "kafka://HOST:PORT,...[?prop=v&...]"
+// (queue/kafka/kafka_queue.h). Unknown schemes are BadInput.
 [[nodiscard]] Result<std::unique_ptr<Queue>> open_queue(std::string_view uri,
                                                         const QueueOpenOptions& opts = {});
 

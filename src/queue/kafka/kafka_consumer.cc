@@ -1,0 +1,367 @@
+// The kafka backend's Consumer: one librdkafka consumer in the group (cooperative-sticky, no
+// auto-commit, no auto offset store) and sluice's acknowledgement bookkeeping on top: per owned
+// partition the offsets handed out and which of them were acked; the committed offset is the first
+// offset handed out and not yet acked (or one past the last handed out). Each assignment of a
+// partition gets a new generation number, carried in Message::cookie[0], so an ack that arrives
+// after the partition was revoked (and perhaps assigned again) is recognised and ignored.
+#include <unistd.h>
+
+#include <cstring>
+#include <deque>
+#include <random>
+
+#include "base/base64.h"
+#include "base/log.h"
+#include "queue/kafka/kafka_client.h"
+#include "queue/kafka/kafka_errors.h"
+
+namespace sluice::queue::kafka {
+namespace {
+
+// The librdkafka client, shared with every message it returned: a message must be destroyed
+// before its client, and messages may outlive the Consumer.
+struct Client {
+  RkPtr rk;
+};
+
+// What a Message's backing holds.
+struct Backing {
+  std::shared_ptr<Client> client;  // declared first: released after the message is destroyed
+  rd_kafka_message_t* msg = nullptr;
+  std::string topic;
+  std::vector<Header> headers;
+  std::deque<std::string> decoded_names;  // a deque: views into it stay valid as it grows
+  ~Backing() {
+    if (msg != nullptr) rd_kafka_message_destroy(msg);
+  }
+};
+
+struct PartState {
+  uint64_t generation = 0;
+  std::map<int64_t, bool> handed_out;  // offset -> acked, for offsets not yet committable
+  int64_t next = -1;                   // one past the last offset handed out; -1: none yet
+  bool acked = false;                  // anything acked since the assignment
+  int64_t committed = -1;              // what was last sent in a commit
+};
+
+std::string default_member_name() {
+  static std::atomic<uint64_t> counter{0};
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(++counter);
+}
+
+class KafkaConsumer : public Consumer {
+ public:
+  KafkaConsumer(std::shared_ptr<Cluster> cluster, ConsumerOptions opts)
+      : cluster_(std::move(cluster)), opts_(std::move(opts)) {}
+
+  Status init() {
+    group_id_ = opts_.group;
+    if (opts_.ephemeral) {
+      // A group of its own that never commits: Kafka forgets an empty group without offsets, so
+      // it is not listed for long and holds nothing back.
+      std::random_device rd;
+      group_id_ += ".ephemeral-" + std::to_string(::getpid()) + "-" + std::to_string(rd());
+    }
+    if (opts_.member_name.empty()) opts_.member_name = default_member_name();
+    const Cluster::Props defaults = {{"partition.assignment.strategy", "cooperative-sticky"}};
+    // client.id shows the member in the group's description; group.instance.id is deliberately
+    // not set (static membership delays failover by a whole session timeout).
+    const Cluster::Props forced = {
+        {"group.id", group_id_},
+        {"client.id", opts_.member_name},
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", opts_.start_from == StartFrom::kEarliest ? "earliest" : "latest"},
+    };
+    SLUICE_ASSIGN_OR_RETURN(ConfPtr conf, cluster_->make_conf(Scope::kConsumer, defaults, forced));
+    rd_kafka_conf_set_rebalance_cb(conf.get(), &KafkaConsumer::on_rebalance);
+    rd_kafka_conf_set_opaque(conf.get(), this);
+    client_ = std::make_shared<Client>();
+    SLUICE_ASSIGN_OR_RETURN(client_->rk, cluster_->make_client(RD_KAFKA_CONSUMER, std::move(conf)));
+    rd_kafka_poll_set_consumer(client_->rk.get());
+
+    TplPtr subs(rd_kafka_topic_partition_list_new(static_cast<int>(opts_.topics.size())));
+    for (const auto& t : opts_.topics)
+      rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+    SLUICE_RETURN_IF_ERROR(kafka_status(rd_kafka_subscribe(client_->rk.get(), subs.get()),
+                                        "subscribing group '" + opts_.group + "' on " + cluster_->where()));
+    if (!opts_.ephemeral) {
+      member_id_ =
+          GroupRegistry::instance().join(cluster_->bootstrap(), group_id_, opts_.member_name, opts_.topics);
+    }
+    last_commit_ = std::chrono::steady_clock::now();
+    return {};
+  }
+
+  ~KafkaConsumer() override { (void)close(); }
+
+  Status poll(std::vector<Message>& out, size_t max, Millis timeout) override {
+    if (closed_) return Status::closed("poll on a closed consumer of group '" + opts_.group + "'");
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    size_t got = 0;
+    Status error;
+    while (got < max) {
+      auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+      int wait = got > 0 ? 0 : static_cast<int>(std::max<int64_t>(0, left.count()));
+      rd_kafka_message_t* m = rd_kafka_consumer_poll(client_->rk.get(), wait);
+      if (m == nullptr) {
+        if (got > 0 || left <= Millis(0)) break;
+        continue;
+      }
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        error = message_error(m);
+        rd_kafka_message_destroy(m);
+        if (!error.is_ok()) break;
+        continue;
+      }
+      if (add(out, m)) ++got;
+    }
+    maybe_commit();
+    return got > 0 ? Status::ok() : error;
+  }
+
+  Status ack(const Message& msg) override {
+    std::lock_guard lock(mu_);
+    auto it = parts_.find(TopicPartition{std::string(msg.topic), msg.partition});
+    if (it == parts_.end() || it->second.generation != msg.cookie[0]) return {};  // revoked since
+    auto h = it->second.handed_out.find(msg.offset.value());
+    if (h == it->second.handed_out.end()) return {};  // already committed past it
+    h->second = true;
+    it->second.acked = true;
+    return {};
+  }
+
+  Status commit() override {
+    if (closed_) return {};
+    return commit_parts(nullptr, false);
+  }
+
+  Status close() override {
+    if (closed_) return {};
+    wait_for_first_assignment();
+    Status st = commit_parts(nullptr, false);
+    // Leaves the group; the rebalance callback runs (revoking, committing) inside.
+    rd_kafka_resp_err_t err = rd_kafka_consumer_close(client_->rk.get());
+    if (st.is_ok()) st = kafka_status(err, "leaving group '" + opts_.group + "' on " + cluster_->where());
+    closed_ = true;
+    if (member_id_ != 0) GroupRegistry::instance().leave(cluster_->bootstrap(), group_id_, member_id_);
+    {
+      std::lock_guard lock(mu_);
+      parts_.clear();
+    }
+    return st;
+  }
+
+  std::vector<TopicPartition> assignment() const override {
+    std::lock_guard lock(mu_);
+    std::vector<TopicPartition> out;
+    for (const auto& [tp, st] : parts_) out.push_back(tp);
+    return out;
+  }
+
+ private:
+  // librdkafka 2.0.2 trips an assertion (rd_kafka_sticky_assignor_state_destroy) when a
+  // cooperative-sticky consumer that never got its first assignment is destroyed, and the mock
+  // cluster's group then waits for the member that vanished. So a consumer that is still joining
+  // finishes the join before it leaves; what it fetches meanwhile is dropped (never handed out,
+  // never committed: the next owner gets it).
+  void wait_for_first_assignment() {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!assigned_once_ && std::chrono::steady_clock::now() < deadline) {
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(client_->rk.get(), 50)) rd_kafka_message_destroy(m);
+    }
+  }
+
+  // A consumer error: which end the poll (returned) and which are the cluster's passing weather
+  // (logged; librdkafka retries them itself).
+  Status message_error(const rd_kafka_message_t* m) {
+    std::string topic = m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "";
+    switch (m->err) {
+      case RD_KAFKA_RESP_ERR__PARTITION_EOF: return {};
+      case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+      case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+      case RD_KAFKA_RESP_ERR__FATAL:
+        return kafka_status(m->err, "group '" + opts_.group + "' consuming topic '" + topic + "' on " +
+                                        cluster_->where() + ": " + rd_kafka_message_errstr(m));
+      default:
+        log::warn("kafka consumer error", {{"group", opts_.group},
+                                           {"topic", topic},
+                                           {"error", rd_kafka_err2name(m->err)},
+                                           {"detail", rd_kafka_message_errstr(m)}});
+        return {};
+    }
+  }
+
+  // Wraps m into a Message (taking ownership) unless its partition is no longer owned.
+  bool add(std::vector<Message>& out, rd_kafka_message_t* m) {
+    auto b = std::make_shared<Backing>();
+    b->client = client_;
+    b->msg = m;
+    b->topic = rd_kafka_topic_name(m->rkt);
+    uint64_t generation = 0;
+    {
+      std::lock_guard lock(mu_);
+      auto it = parts_.find(TopicPartition{b->topic, PartitionId(m->partition)});
+      if (it == parts_.end()) return false;  // fetched before a revoke: the new owner gets it
+      generation = it->second.generation;
+      it->second.handed_out.emplace(m->offset, false);
+      it->second.next = std::max(it->second.next, m->offset + 1);
+    }
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) {
+      const size_t n = rd_kafka_header_cnt(hdrs);
+      b->headers.reserve(n);
+      for (size_t i = 0; i < n; ++i) {
+        const char* name = nullptr;
+        const void* value = nullptr;
+        size_t size = 0;
+        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) break;
+        std::string_view key(name);
+        if (key.starts_with(kEncodedNamePrefix)) {
+          if (auto decoded = base64_decode(key.substr(kEncodedNamePrefix.size()))) {
+            b->decoded_names.push_back(std::move(*decoded));
+            key = b->decoded_names.back();
+          }
+        }
+        b->headers.push_back(Header{key, std::string_view(static_cast<const char*>(value), size)});
+      }
+    }
+    Message msg;
+    msg.topic = b->topic;
+    msg.partition = PartitionId(m->partition);
+    msg.offset = Offset(m->offset);
+    rd_kafka_timestamp_type_t tstype;
+    msg.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    if (m->key != nullptr) msg.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload != nullptr) msg.value = std::string_view(static_cast<const char*>(m->payload), m->len);
+    msg.headers = b->headers;
+    msg.cookie[0] = generation;
+    msg.backing = std::move(b);
+    out.push_back(std::move(msg));
+    return true;
+  }
+
+  // The committable offset of a partition (dropping its acked prefix), or -1.
+  static int64_t position(PartState& st) {
+    while (!st.handed_out.empty() && st.handed_out.begin()->second)
+      st.handed_out.erase(st.handed_out.begin());
+    if (!st.acked) return -1;
+    return st.handed_out.empty() ? st.next : st.handed_out.begin()->first;
+  }
+
+  void maybe_commit() {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_commit_ < opts_.commit_interval) return;
+    last_commit_ = now;
+    Status st = commit_parts(nullptr, true);
+    if (!st.is_ok())
+      log::warn("kafka periodic commit failed", {{"group", opts_.group}, {"error", st.to_string()}});
+  }
+
+  // Commits the acked prefix of the owned partitions (only those in `only` when given).
+  // async: fire and forget, and only what moved since the last commit.
+  Status commit_parts(const rd_kafka_topic_partition_list_t* only, bool async) {
+    if (opts_.ephemeral) return {};
+    TplPtr list(rd_kafka_topic_partition_list_new(8));
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [tp, st] : parts_) {
+        if (only != nullptr &&
+            rd_kafka_topic_partition_list_find(only, tp.topic.c_str(), tp.partition.value()) == nullptr)
+          continue;
+        int64_t pos = position(st);
+        if (pos < 0 || (async && pos <= st.committed)) continue;
+        rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition.value())->offset = pos;
+        st.committed = pos;
+      }
+    }
+    if (list->cnt == 0) return {};
+    rd_kafka_resp_err_t err = rd_kafka_commit(client_->rk.get(), list.get(), async ? 1 : 0);
+    if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) return {};
+    return kafka_status(err, "committing offsets of group '" + opts_.group + "' on " + cluster_->where());
+  }
+
+  static void on_rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                           void* opaque) {
+    static_cast<KafkaConsumer*>(opaque)->rebalance(rk, err, parts);
+  }
+
+  void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    rd_kafka_error_t* error = nullptr;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      assigned_once_ = true;
+      {
+        std::lock_guard lock(mu_);
+        if (!cooperative) parts_.clear();
+        for (int i = 0; i < parts->cnt; ++i) {
+          PartState st;
+          st.generation = ++generations;  // unique in the process: acks never match another consumer's
+          parts_[TopicPartition{parts->elems[i].topic, PartitionId(parts->elems[i].partition)}] =
+              std::move(st);
+        }
+      }
+      if (cooperative) {
+        error = rd_kafka_incremental_assign(rk, parts);
+      } else {
+        rd_kafka_assign(rk, parts);
+      }
+    } else {
+      // Revoked: commit what was acked first, unless the partitions are already lost (another
+      // member may own them; its commits must not be overwritten).
+      if (!rd_kafka_assignment_lost(rk)) {
+        Status st = commit_parts(parts, false);
+        if (!st.is_ok())
+          log::warn("kafka commit on revoke failed", {{"group", opts_.group}, {"error", st.to_string()}});
+      }
+      {
+        std::lock_guard lock(mu_);
+        for (int i = 0; i < parts->cnt; ++i)
+          parts_.erase(TopicPartition{parts->elems[i].topic, PartitionId(parts->elems[i].partition)});
+      }
+      if (cooperative) {
+        error = rd_kafka_incremental_unassign(rk, parts);
+      } else {
+        rd_kafka_assign(rk, nullptr);
+      }
+    }
+    if (error != nullptr) {
+      log::warn("kafka rebalance failed", {{"group", opts_.group}, {"error", rd_kafka_error_string(error)}});
+      rd_kafka_error_destroy(error);
+    }
+    if (member_id_ != 0)
+      GroupRegistry::instance().set_assignment(cluster_->bootstrap(), group_id_, member_id_, assignment());
+  }
+
+  std::shared_ptr<Cluster> cluster_;
+  ConsumerOptions opts_;
+  std::string group_id_;  // opts_.group, or the unique name of an ephemeral group
+  std::shared_ptr<Client> client_;
+  uint64_t member_id_ = 0;  // in GroupRegistry; 0 for ephemeral groups
+  bool closed_ = false;
+  bool assigned_once_ = false;  // the group answered our join at least once (maybe with nothing)
+  std::chrono::steady_clock::time_point last_commit_;
+
+  mutable std::mutex mu_;  // guards parts_ (ack comes from any thread)
+  std::map<TopicPartition, PartState, TpLess> parts_;
+  static inline std::atomic<uint64_t> generations{0};
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Consumer>> make_kafka_consumer(std::shared_ptr<Cluster> cluster,
+                                                      ConsumerOptions opts) {
+  if (opts.group.empty()) return Status::invalid_argument("a consumer needs a group name");
+  SLUICE_RETURN_IF_ERROR(validate_group_name(opts.group));
+  if (opts.topics.empty()) return Status::invalid_argument("a consumer needs at least one topic");
+  for (const auto& t : opts.topics) SLUICE_RETURN_IF_ERROR(cluster->partition_count(t, true).status());
+  auto c = std::make_unique<KafkaConsumer>(std::move(cluster), std::move(opts));
+  SLUICE_RETURN_IF_ERROR(c->init());
+  return std::unique_ptr<Consumer>(std::move(c));
+}
+
+}  // namespace sluice::queue::kafka
