@@ -142,6 +142,15 @@ class KafkaConsumer : public Consumer {
     if (closed_) return {};
     wait_for_first_assignment();
     Status st = commit_parts(nullptr, false);
+    if (!st.is_ok() && st.error_class() == ErrorClass::kRetriable) {
+      // The group is rebalancing (the other members are leaving too) or its coordinator moved:
+      // the commit cannot land now. Nothing is lost: the partitions' next owner reads from the last
+      // committed offset and sees the acked-but-uncommitted messages again (at least once).
+      log::warn("kafka: the last commit before leaving the group failed; its messages will be "
+                "delivered again",
+                {{"group", opts_.group}, {"error", st.to_string()}});
+      st = Status::ok();
+    }
     // Leaves the group; the rebalance callback runs (revoking, committing) inside.
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(client_->rk.get());
     if (st.is_ok()) st = kafka_status(err, "leaving group '" + opts_.group + "' on " + cluster_->where());
