@@ -37,7 +37,7 @@ using ordered_json = nlohmann::ordered_json;
 
 constexpr std::string_view kDlqSuffix = ".dlq";
 // The ledger of replayed dead letters.
-constexpr const char* kLedgerTopic = "sluice.dlq.replayed";
+constexpr const char* kLedgerTopic = pipeline::kTopicDlqLedger;
 // Set on a replayed message: the dead letter it came from ("<dlq topic>/<partition>/<offset>").
 constexpr const char* kHeaderReplayedFrom = "replayed_from";
 // The table shows error messages up to this many characters; --json shows them whole.

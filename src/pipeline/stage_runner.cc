@@ -88,8 +88,8 @@ class Run {
 };
 
 Status Run::go(const std::atomic<bool>& stop) {
-  retry_topic_ = cfg_.input_topic + ".retry";
-  dlq_topic_ = cfg_.input_topic + ".dlq";
+  retry_topic_ = cfg_.input_topic + kRetrySuffix;
+  dlq_topic_ = cfg_.input_topic + kDlqSuffix;
   queue::Admin& admin = q_.admin();
   for (const auto& t : {cfg_.input_topic, retry_topic_, dlq_topic_}) {
     SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = cfg_.partitions}));

@@ -69,6 +69,10 @@ struct StageStats {
   std::atomic<uint64_t> in_flight{0};
 };
 
+// A stage's retry and dead-letter topics are its input topic with these suffixes.
+inline constexpr const char* kRetrySuffix = ".retry";
+inline constexpr const char* kDlqSuffix = ".dlq";
+
 // Header names every stage uses.
 inline constexpr const char* kHeaderAttempt = "attempt";
 inline constexpr const char* kHeaderNotBefore = "not_before";

@@ -485,6 +485,16 @@ StageDef index_stage(const StageContext& ctx) {
           failure_notifier(ctx, false)};
 }
 
+std::vector<std::string> pipeline_topic_names() {
+  std::vector<std::string> out = {kTopicUpload, kTopicParsed, kTopicEmbedded, kTopicIngested, kTopicResults};
+  for (const char* input : {kTopicUpload, kTopicParsed, kTopicEmbedded}) {
+    out.push_back(std::string(input) + kRetrySuffix);
+    out.push_back(std::string(input) + kDlqSuffix);
+  }
+  out.push_back(kTopicDlqLedger);
+  return out;
+}
+
 Status ensure_pipeline_topics(queue::Admin& admin, int32_t partitions) {
   for (const char* t : {kTopicUpload, kTopicParsed, kTopicEmbedded, kTopicIngested, kTopicResults}) {
     SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = partitions}));

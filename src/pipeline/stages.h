@@ -40,6 +40,12 @@ inline constexpr const char* kTopicParsed = "doc_parsed";
 inline constexpr const char* kTopicEmbedded = "doc_embedded";
 inline constexpr const char* kTopicIngested = "vector_ingested";
 inline constexpr const char* kTopicResults = "doc_results";
+// The ledger of replayed dead letters (`sluice dlq replay`).
+inline constexpr const char* kTopicDlqLedger = "sluice.dlq.replayed";
+
+// Every topic the pipeline uses: the stages' topics, each stage input's retry and dead-letter
+// topics, and the dead-letter ledger (for clusters where they must be created beforehand).
+std::vector<std::string> pipeline_topic_names();
 
 struct StageContext {
   store::BlobStore* store = nullptr;

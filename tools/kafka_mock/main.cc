@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "pipeline/stages.h"
+
 namespace {
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -28,7 +30,7 @@ void on_signal(int) {
 }
 
 constexpr const char* kHelp =
-    R"(usage: sluice-kafka-mock [--brokers N] [--topic NAME:PARTITIONS[:REPLICATION]]... [--json]
+    R"(usage: sluice-kafka-mock [--brokers N] [--topic NAME:PARTITIONS[:REPLICATION]]... [--pipeline-topics P[:R]] [--json]
 
 Starts librdkafka's in-memory mock Kafka cluster on 127.0.0.1 and prints its bootstrap servers as
 the first line of output (with --json: {"bootstrap_servers": "..."}). Use them as
@@ -38,6 +40,9 @@ Runs until SIGINT/SIGTERM or the end of standard input. Data is kept in memory o
 Options:
   --brokers N                     number of brokers (default 3)
   --topic NAME:PARTITIONS[:REPL]  create a topic at start (repeatable; replication default 1)
+  --pipeline-topics PARTITIONS[:REPL]
+                                 create every topic sluice's pipeline uses (doc_upload ...
+                                 doc_results, the stages' .retry and .dlq, the dlq ledger)
   --json                          print the first line as JSON
   --help                          this text
 
@@ -175,6 +180,9 @@ int main(int argc, char** argv) {
       }
     } else if (arg == "--topic" && i + 1 < argc) {
       topics.push_back(argv[++i]);
+    } else if (arg == "--pipeline-topics" && i + 1 < argc) {
+      const std::string spec = std::string(":") + argv[++i];
+      for (const auto& name : sluice::pipeline::pipeline_topic_names()) topics.push_back(name + spec);
     } else {
       std::fprintf(stderr, "sluice-kafka-mock: unknown argument '%s' (see --help)\n", arg.c_str());
       return 2;
