@@ -88,16 +88,27 @@ Status check_value(const Property& p, std::string_view v, std::string_view what)
   return {};
 }
 
-Result<Values> parse_query(std::string_view query, std::span<const Property> table, std::string_view what) {
-  Values out;
+std::vector<QueryPair> split_query(std::string_view query) {
+  std::vector<QueryPair> out;
   while (!query.empty()) {
     auto amp = query.find('&');
     std::string_view kv = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
     if (kv.empty()) continue;
     auto eq = kv.find('=');
-    std::string_view k = kv.substr(0, eq);
-    std::string_view v = eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+    if (eq == std::string_view::npos) {
+      out.push_back({kv, std::nullopt});
+    } else {
+      out.push_back({kv.substr(0, eq), kv.substr(eq + 1)});
+    }
+  }
+  return out;
+}
+
+Result<Values> parse_query(std::string_view query, std::span<const Property> table, std::string_view what) {
+  Values out;
+  for (const auto& [k, value] : split_query(query)) {
+    std::string_view v = value.value_or(std::string_view());
     const Property* p = find(table, k);
     if (!p) {
       std::string known;

@@ -8,9 +8,11 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -41,6 +43,14 @@ struct Property {
 
 // Values by name, as given (checked against their property).
 using Values = std::map<std::string, std::string, std::less<>>;
+
+// The name=value pairs of a URI query ("a=1&b&c=2"), in order, empty pairs skipped; a pair
+// without '=' has no value (nullopt). The views point into query; nothing is decoded.
+struct QueryPair {
+  std::string_view name;
+  std::optional<std::string_view> value;
+};
+std::vector<QueryPair> split_query(std::string_view query);
 
 // Parses "k=v&k2=v2" (a URI query) against the table. Unknown names and bad values are BadInput
 // naming the setting, what was given and what is accepted. `what` names the owner in messages.

@@ -4,6 +4,8 @@
 #include <array>
 #include <cctype>
 
+#include "config/property.h"
+
 extern char** environ;  // NOLINT: POSIX, declared by no header in strict C++ mode
 
 namespace sluice::queue::kafka {
@@ -150,19 +152,14 @@ Result<KafkaSettings> parse_kafka_uri(std::string_view uri, const Environment& e
   }
 
   // 1. The URI's query.
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    std::string_view kv = query.substr(0, amp);
-    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
-    if (kv.empty()) continue;
-    auto eq = kv.find('=');
-    if (eq == std::string_view::npos || eq == 0) {
-      return Status::invalid_argument("kafka URI parameter '" + std::string(kv.substr(0, 60)) +
+  for (const auto& pair : config::split_query(query)) {
+    if (!pair.value || pair.name.empty()) {
+      return Status::invalid_argument("kafka URI parameter '" + std::string(pair.name.substr(0, 60)) +
                                       "' is not name=value (librdkafka properties, e.g. "
                                       "?security.protocol=SASL_SSL)");
     }
-    std::string name(kv.substr(0, eq));
-    SLUICE_ASSIGN_OR_RETURN(std::string value, percent_decode(kv.substr(eq + 1), name));
+    std::string name(pair.name);
+    SLUICE_ASSIGN_OR_RETURN(std::string value, percent_decode(*pair.value, name));
     if (name == "bootstrap.servers") {
       if (!s.bootstrap_servers.empty()) {
         return Status::invalid_argument(
