@@ -41,6 +41,10 @@ void set_min_level(Level level) {
   g_min_level.store(level);
 }
 
+Level min_level() {
+  return g_min_level.load();
+}
+
 void set_fd(int fd) {
   g_fd.store(fd);
 }

@@ -10,6 +10,7 @@ namespace sluice::log {
 enum class Level { kDebug, kInfo, kWarn, kError };
 
 void set_min_level(Level level);
+Level min_level();
 // Sends the lines to fd instead of stderr (2), e.g. a log file while a progress bar owns the
 // terminal. The caller keeps fd open for as long as it is set.
 void set_fd(int fd);

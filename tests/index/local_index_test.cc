@@ -456,8 +456,12 @@ class TempLog {
     fd_ = mkstemp(name);
     path_ = name;
     sluice::log::set_fd(fd_);
+    // Info lines are what is looked for, whatever SLUICE_LOG_LEVEL says (the CI sets "error").
+    saved_level_ = sluice::log::min_level();
+    sluice::log::set_min_level(sluice::log::Level::kInfo);
   }
   ~TempLog() {
+    sluice::log::set_min_level(saved_level_);
     sluice::log::set_fd(2);
     ::close(fd_);
     fs::remove(path_);
@@ -470,6 +474,7 @@ class TempLog {
  private:
   int fd_ = -1;
   std::string path_;
+  sluice::log::Level saved_level_ = sluice::log::Level::kInfo;
 };
 
 TEST_F(LocalIndexTest, ReopenReusesTheSavedGraphAndRebuildsAMissingOrStaleOne) {
