@@ -30,7 +30,21 @@ export SLUICE_CRASH_ROUNDS=${SLUICE_CRASH_ROUNDS:-60}
 run_ctest() {  # run_ctest DIR TIMEOUT [ctest args...]: runs and tees to DIR/ctest.log
   local dir=$1 timeout=$2
   shift 2
-  (cd "$dir" && ctest --output-on-failure --timeout "$timeout" -j 2 "$@") | tee "$dir/ctest.log"
+  if (cd "$dir" && ctest --output-on-failure --timeout "$timeout" -j 2 "$@") | tee "$dir/ctest.log"; then
+    return 0
+  fi
+  # librdkafka 2.0.2 (Debian 12) can hang or assert when a consumer closes while a cooperative
+  # rebalance is still assigning (docs/kafka.md, "Known with librdkafka 2.0.2"); seen rarely, under
+  # AddressSanitizer. When only kafka conformance tests failed, they get one more run; any other
+  # failure, or a second one, fails the build.
+  local failed
+  failed=$(sed -n '/The following tests FAILED:/,$p' "$dir/ctest.log" | grep -E '^[[:space:]]+[0-9]+ - ' || true)
+  if [[ -n "$failed" ]] && ! grep -qv '/kafka' <<<"$failed"; then
+    echo "== one more run of the failed kafka conformance tests (librdkafka 2.0.2, see above)"
+    (cd "$dir" && ctest --output-on-failure --timeout "$timeout" --rerun-failed) | tee "$dir/ctest-rerun.log"
+    return
+  fi
+  return 1
 }
 echo "== tests (RelWithDebInfo)"
 run_ctest build 600 "$@"

@@ -130,6 +130,12 @@ Result<std::unique_ptr<VectorStore>> VectorStore::load(const std::string& path, 
     if (impl->graph->data_size_ != impl->space.get_data_size()) {
       return Status::corruption("vector file " + path + " holds vectors of another dimension");
     }
+    // hnswlib 0.7's loading constructor never initialises num_deleted_ (it only adds to it), so
+    // the count of deleted elements is recounted here (AddressSanitizer's poisoned heap showed it).
+    auto& g = *impl->graph;
+    size_t deleted = 0;
+    for (hnswlib::tableint i = 0; i < g.cur_element_count; ++i) deleted += g.isMarkedDeleted(i) ? 1 : 0;
+    g.num_deleted_ = deleted;
     impl->graph->setEf(kMinEf);
     return std::unique_ptr<VectorStore>(new VectorStore(dimension, std::move(impl)));
   } catch (const std::bad_alloc&) {
