@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -279,7 +280,9 @@ class LocalIndex final : public Index {
   Status rebuild_fts();
   Status load_or_rebuild_vectors();
   Result<std::pair<size_t, size_t>> catch_up_vectors(VectorStore& store);
+  Result<int64_t> read_counter();
   Status follow_other_writers();
+  Status catch_up_if_behind();
   Status rebuild_vectors(std::string_view reason);
   Status persist_vectors();
   Result<int64_t> bump_counter();
@@ -296,7 +299,10 @@ class LocalIndex final : public Index {
 
   std::mutex write_mu_;  // serialises writers; guards wdb_, counters below
   std::unique_ptr<sqlite::Db> wdb_;
-  int64_t counter_ = 0;            // meta.write_counter that the graph reflects
+  int64_t counter_ = 0;  // meta.write_counter that the graph reflects (with behind_)
+  // The graph lacks writes of another process (counter_ is theirs). Atomic: search reads it first
+  // without write_mu_.
+  std::atomic<bool> behind_{false};
   int64_t saved_counter_ = -1;     // the counter of the graph file on disk
   size_t changes_since_save_ = 0;  // vectors added or removed since the graph was saved
 
@@ -415,13 +421,7 @@ Status LocalIndex::rebuild_fts() {
 }
 
 Status LocalIndex::load_or_rebuild_vectors() {
-  SLUICE_ASSIGN_OR_RETURN(auto s, wdb_->prepare(kGetMetaSql));
-  s->bind(1, "write_counter");
-  SLUICE_ASSIGN_OR_RETURN(bool row, s->step());
-  if (!row) return Status::corruption("index " + db_path_ + ": meta.write_counter is missing");
-  int64_t counter = s->col_int(0);
-  s.reset();
-
+  SLUICE_ASSIGN_OR_RETURN(int64_t counter, read_counter());
   std::string reason;
   Env* env = Env::posix();
   if (!env->exists(vectors_path_) || !env->exists(sidecar_path_)) {
@@ -522,29 +522,49 @@ Result<std::pair<size_t, size_t>> LocalIndex::catch_up_vectors(VectorStore& stor
   return std::make_pair(added.size(), removed.size());
 }
 
-// Called at the start of a write transaction (which holds SQLite's write lock): when the database's
-// counter is not the one this process last wrote or read, another process (a second `sluice worker`
-// on the same index) wrote in between, and the graph takes in its changes before this write adds
-// its own. Otherwise a later save would claim a counter whose writes the graph lacks.
-Status LocalIndex::follow_other_writers() {
+Result<int64_t> LocalIndex::read_counter() {
   SLUICE_ASSIGN_OR_RETURN(auto s, wdb_->prepare(kGetMetaSql));
   s->bind(1, "write_counter");
   SLUICE_ASSIGN_OR_RETURN(bool row, s->step());
   if (!row) return Status::corruption("index " + db_path_ + ": meta.write_counter is missing");
-  const int64_t counter = s->col_int(0);
-  s.reset();
-  if (counter == counter_) return Status::ok();
-  auto view = view_exclusive();
-  auto caught_up = catch_up_vectors(*vectors_);
-  if (!caught_up.is_ok()) {
-    view.unlock();
-    log::warn("index: could not take in another process's writes; rebuilding",
-              {{"dir", dir_}, {"error", caught_up.status().to_string()}});
+  return s->col_int(0);
+}
+
+// Called at the start of a write transaction (which holds SQLite's write lock): when the database's
+// counter is not the one this process last wrote or read, another process (a second `sluice worker`
+// on the same index) wrote in between. The graph lacks those writes until the next search takes
+// them in (catch_up_if_behind): writers, which do not search, never pay for it, and a save
+// meanwhile is marked stale so that a loader takes them in.
+Status LocalIndex::follow_other_writers() {
+  SLUICE_ASSIGN_OR_RETURN(int64_t counter, read_counter());
+  if (counter != counter_) {
+    behind_ = true;
     counter_ = counter;
-    return rebuild_vectors("another process wrote");
+  }
+  return Status::ok();
+}
+
+Status LocalIndex::catch_up_if_behind() {
+  if (!behind_) return Status::ok();
+  std::lock_guard lock(write_mu_);
+  if (!behind_) return Status::ok();
+  // One snapshot for the counter, the ids and the vectors.
+  SLUICE_ASSIGN_OR_RETURN(auto txn, sqlite::Txn::begin(wdb_.get(), false));
+  SLUICE_ASSIGN_OR_RETURN(int64_t counter, read_counter());
+  {
+    auto view = view_exclusive();
+    auto caught_up = catch_up_vectors(*vectors_);
+    if (!caught_up.is_ok()) {
+      view.unlock();
+      log::warn("index: could not take in another process's writes; rebuilding",
+                {{"dir", dir_}, {"error", caught_up.status().to_string()}});
+      SLUICE_RETURN_IF_ERROR(rebuild_vectors("another process wrote"));
+    }
   }
   counter_ = counter;
-  return Status::ok();
+  saved_counter_ = -1;  // the graph is now ahead of its file
+  behind_ = false;
+  return txn->commit();
 }
 
 // Builds a new graph from SQLite (writers are held off by write_mu_, so it matches counter_)
@@ -595,7 +615,8 @@ Status LocalIndex::rebuild_vectors(std::string_view reason) {
 // Saves the graph, then the sidecar naming the counter it matches. A crash in between leaves a
 // sidecar that does not match the file (size) or the database (counter): the next open rebuilds.
 Status LocalIndex::persist_vectors() {
-  int64_t counter = counter_;
+  // A graph that lacks another process's writes is saved as stale: a loader takes them in.
+  int64_t counter = behind_ ? -1 : counter_;
   {
     auto view = view_shared();  // save() only reads the graph; searches may continue
     SLUICE_RETURN_IF_ERROR(vectors_->save(vectors_path_));
@@ -606,7 +627,7 @@ Status LocalIndex::persist_vectors() {
   nlohmann::json meta = {
       {"format", 1}, {"dimension", dimension_}, {"write_counter", counter}, {"bytes", bytes}};
   SLUICE_RETURN_IF_ERROR(Env::posix()->write_file_atomic(sidecar_path_, meta.dump()));
-  saved_counter_ = counter;
+  saved_counter_ = counter_;
   changes_since_save_ = 0;
   return Status::ok();
 }
@@ -799,6 +820,7 @@ Result<std::vector<SearchHit>> LocalIndex::search(std::string_view query, std::s
   }
   std::vector<SearchHit> out;
   if (opts.k == 0) return out;
+  if (opts.mode != Mode::kKeyword) SLUICE_RETURN_IF_ERROR(catch_up_if_behind());
   constexpr double kMinVectorSimilarity = 0.05;
   const size_t k = opts.k;
   // Each side of a hybrid search contributes a deeper list than k so that fusion can promote a

@@ -561,9 +561,8 @@ TEST_F(LocalIndexTest, ReopenReusesTheSavedGraphAndRebuildsAMissingOrStaleOne) {
   }
 }
 
-// Two writers on one index (two `sluice worker` processes on one machine): each takes in the
-// other's writes before its own, so each graph holds every live chunk and a saved graph never
-// claims writes it lacks.
+// Two writers on one index (two `sluice worker` processes on one machine): a search takes in the
+// other's writes, and a graph that lacks them is saved as stale, never as up to date.
 TEST_F(LocalIndexTest, TwoWritersSeeEachOthersVectors) {
   {
     auto a = open();
@@ -580,16 +579,39 @@ TEST_F(LocalIndexTest, TwoWritersSeeEachOthersVectors) {
     EXPECT_EQ(hits[0].doc_id, "vol");
     for (const SearchHit& h : search(*a, "zeppelin airship history", Mode::kVector, 10))
       EXPECT_NE(h.doc_id, "zep");
-  }  // both save on close; the last save must be complete
+  }  // both save on close: b (first, lacking a's last write) as stale, then a, whole
   TempLog log;
   auto c = open();
   ASSERT_TRUE(c);
+  // The last save was whole: loaded as it is, neither caught up nor rebuilt.
+  EXPECT_EQ(log.text().find("vector graph"), std::string::npos) << log.text();
   for (const char* q : {"volcano eruption lava", "green tea ceremony kyoto", "honey bee hive"}) {
     auto hits = search(*c, q, Mode::kVector, 1);
     ASSERT_EQ(hits.size(), 1u) << q;
   }
   for (const SearchHit& h : search(*c, "zeppelin airship history", Mode::kVector, 10))
     EXPECT_NE(h.doc_id, "zep");
+}
+
+// A writer that never searched saves a graph lacking the other's writes: it is marked stale,
+// and the next open takes in what it lacks instead of trusting it.
+TEST_F(LocalIndexTest, AGraphLackingAnotherWritersChunksIsSavedAsStale) {
+  auto a = open();
+  ASSERT_TRUE(a);
+  {
+    auto b = open();
+    ASSERT_TRUE(b);
+    ASSERT_TRUE(upsert(*b, "vol", "v1", {"volcano eruption lava"}).is_ok());
+    ASSERT_TRUE(upsert(*a, "tea", "v1", {"green tea ceremony kyoto"}).is_ok());  // a lacks "vol"
+  }
+  a.reset();  // saved last, without "vol"
+  TempLog log;
+  auto c = open();
+  ASSERT_TRUE(c);
+  EXPECT_NE(log.text().find("brought the saved vector graph up to date"), std::string::npos) << log.text();
+  auto hits = search(*c, "volcano eruption lava", Mode::kVector, 1);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].doc_id, "vol");
 }
 
 TEST_F(LocalIndexTest, EmbedderOrDimensionMismatchIsBadInput) {
