@@ -56,10 +56,19 @@ inline int to_ms(Millis m) {
   return static_cast<int>(std::min<int64_t>(m.count(), INT32_MAX));
 }
 
-// Topic partitions with an order, for maps.
+// A topic partition by view, to look one up without copying the topic's name.
+struct TpRef {
+  std::string_view topic;
+  PartitionId partition{0};
+};
+
+// Topic partitions with an order, for maps; transparent, so TpRef finds a TopicPartition.
 struct TpLess {
-  bool operator()(const TopicPartition& a, const TopicPartition& b) const {
-    return a.topic != b.topic ? a.topic < b.topic : a.partition < b.partition;
+  using is_transparent = void;
+  template <typename A, typename B>
+  bool operator()(const A& a, const B& b) const {
+    const std::string_view at = a.topic, bt = b.topic;
+    return at != bt ? at < bt : a.partition < b.partition;
   }
 };
 

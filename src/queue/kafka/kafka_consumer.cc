@@ -28,7 +28,7 @@ struct Client {
 struct Backing {
   std::shared_ptr<Client> client;  // declared first: released after the message is destroyed
   rd_kafka_message_t* msg = nullptr;
-  std::string topic;
+  std::string_view topic;  // librdkafka's, alive as long as msg
   std::vector<Header> headers;
   std::deque<std::string> decoded_names;  // a deque: views into it stay valid as it grows
   ~Backing() {
@@ -103,9 +103,11 @@ class KafkaConsumer : public Consumer {
     size_t got = 0;
     Status error;
     while (got < max) {
-      auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
-      int wait = got > 0 ? 0 : static_cast<int>(std::max<int64_t>(0, left.count()));
-      rd_kafka_message_t* m = rd_kafka_consumer_poll(client_->rk.get(), wait);
+      // Once something arrived, take only what is there already (and read no clock for it).
+      Millis left{0};
+      if (got == 0) left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+      rd_kafka_message_t* m =
+          rd_kafka_consumer_poll(client_->rk.get(), static_cast<int>(std::max<int64_t>(0, left.count())));
       if (m == nullptr) {
         if (got > 0 || left <= Millis(0)) break;
         continue;
@@ -124,7 +126,7 @@ class KafkaConsumer : public Consumer {
 
   Status ack(const Message& msg) override {
     std::lock_guard lock(mu_);
-    auto it = parts_.find(TopicPartition{std::string(msg.topic), msg.partition});
+    auto it = parts_.find(TpRef{msg.topic, msg.partition});
     if (it == parts_.end() || it->second.generation != msg.cookie[0]) return {};  // revoked since
     auto h = it->second.handed_out.find(msg.offset.value());
     if (h == it->second.handed_out.end()) return {};  // already committed past it
@@ -146,9 +148,10 @@ class KafkaConsumer : public Consumer {
       // The group is rebalancing (the other members are leaving too) or its coordinator moved:
       // the commit cannot land now. Nothing is lost: the partitions' next owner reads from the last
       // committed offset and sees the acked-but-uncommitted messages again (at least once).
-      log::warn("kafka: the last commit before leaving the group failed; its messages will be "
-                "delivered again",
-                {{"group", opts_.group}, {"error", st.to_string()}});
+      log::warn(
+          "kafka: the last commit before leaving the group failed; its messages will be "
+          "delivered again",
+          {{"group", opts_.group}, {"error", st.to_string()}});
       st = Status::ok();
     }
     // Leaves the group; the rebalance callback runs (revoking, committing) inside.
@@ -214,7 +217,7 @@ class KafkaConsumer : public Consumer {
     uint64_t generation = 0;
     {
       std::lock_guard lock(mu_);
-      auto it = parts_.find(TopicPartition{b->topic, PartitionId(m->partition)});
+      auto it = parts_.find(TpRef{b->topic, PartitionId(m->partition)});
       if (it == parts_.end()) return false;  // fetched before a revoke: the new owner gets it
       generation = it->second.generation;
       it->second.handed_out.emplace(m->offset, false);

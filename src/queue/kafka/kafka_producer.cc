@@ -51,21 +51,22 @@ class KafkaProducer : public Producer {
     }
     stop_.store(true);
     poller_.join();
+    topics_.clear();  // handles before their client
     rk_.reset();
   }
 
   Result<uint64_t> send(const OutMessage& msg, void* opaque) override {
-    const std::string topic(msg.topic);
-    SLUICE_ASSIGN_OR_RETURN(int32_t count, cluster_->partition_count(topic));
+    SLUICE_ASSIGN_OR_RETURN(int32_t count, cluster_->partition_count(msg.topic));
     int32_t partition = RD_KAFKA_PARTITION_UA;
     if (msg.partition) {
       int32_t p = msg.partition->value();
       if (p >= count && p >= 0) {  // the topic may have grown since the count was cached
-        SLUICE_ASSIGN_OR_RETURN(count, cluster_->partition_count(topic, true));
+        SLUICE_ASSIGN_OR_RETURN(count, cluster_->partition_count(msg.topic, true));
       }
       if (p < 0 || p >= count) {
         return Status::invalid_argument("partition " + std::to_string(p) + " is out of range: topic '" +
-                                        topic + "' has " + std::to_string(count) + " partitions");
+                                        std::string(msg.topic) + "' has " + std::to_string(count) +
+                                        " partitions");
       }
       partition = p;
     } else if (msg.key) {
@@ -78,27 +79,33 @@ class KafkaProducer : public Producer {
     for (const auto& h : msg.headers) bytes += h.key.size() + h.value.size();
     if (bytes > cluster_->max_message_bytes()) {
       return Status::too_large(
-          "a message of " + std::to_string(bytes) + " bytes (key, value and headers) for topic '" + topic +
-          "' is over the limit of " + std::to_string(cluster_->max_message_bytes()) +
+          "a message of " + std::to_string(bytes) + " bytes (key, value and headers) for topic '" +
+          std::string(msg.topic) + "' is over the limit of " + std::to_string(cluster_->max_message_bytes()) +
           " bytes (raise message.max.bytes here and on the brokers, or use the claim-check)");
     }
 
+    // Room in the byte budget, reserved at once (released again if the message is refused).
     const auto deadline = std::chrono::steady_clock::now() + opts_.send_timeout;
     {
       std::unique_lock lock(mu_);
       bool room = cv_.wait_until(
           lock, deadline, [&] { return buffered_ == 0 || buffered_ + bytes <= opts_.max_buffered_bytes; });
       if (!room) {
-        return Status::resource_limit("send to topic '" + topic + "': " + std::to_string(buffered_) +
+        return Status::resource_limit("send to topic '" + std::string(msg.topic) +
+                                      "': " + std::to_string(buffered_) +
                                       " bytes have waited for acknowledgement from " + cluster_->where() +
                                       " for longer than the send timeout");
       }
+      ++outstanding_;
+      buffered_ += bytes;
     }
 
     // One lock orders tickets with enqueueing, so tickets grow with the offsets of a partition and
     // a refused message leaves no gap in the tickets.
     std::lock_guard send_lock(send_mu_);
+    rd_kafka_topic_t* rkt = topic_handle(msg.topic);
     const uint64_t ticket = next_ticket_ + 1;
+    rd_kafka_resp_err_t err;
     for (;;) {
       rd_kafka_headers_t* headers = nullptr;
       if (!msg.headers.empty()) {
@@ -115,47 +122,38 @@ class KafkaProducer : public Producer {
         }
       }
       auto* flight = new InFlight{ticket, opaque, bytes};
-      {
-        std::lock_guard lock(mu_);
-        ++outstanding_;
-        buffered_ += bytes;
-      }
       // An empty key must stay a key (not null): a non-null pointer is given even for size 0.
       static const char kEmpty = 0;
       const void* key = msg.key ? (msg.key->empty() ? &kEmpty : msg.key->data()) : nullptr;
       const size_t key_len = msg.key ? msg.key->size() : 0;
-      const size_t value_len = msg.value.size();
-      rd_kafka_resp_err_t err =
-          rd_kafka_producev(rk_.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_PARTITION(partition),
-                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                            RD_KAFKA_V_VALUE(const_cast<char*>(msg.value.data()), value_len),
-                            RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_TIMESTAMP(msg.timestamp_ms),
-                            RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(flight), RD_KAFKA_V_END);
+      err = rd_kafka_producev(rk_.get(), RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_VALUE(const_cast<char*>(msg.value.data()), msg.value.size()),
+                              RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_TIMESTAMP(msg.timestamp_ms),
+                              RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(flight), RD_KAFKA_V_END);
       if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
         next_ticket_ = ticket;
         return ticket;
       }
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
       delete flight;
-      {
-        std::lock_guard lock(mu_);
-        --outstanding_;
-        buffered_ -= bytes;
-        cv_.notify_all();
-      }
-      if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
-        // librdkafka's own queue (queue.buffering.max.*) is full: wait for reports to drain it.
-        std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        continue;
-      }
-      if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char reason[512];
-        rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk_.get(), reason, sizeof reason);
-        return Status::internal("the producer for " + cluster_->where() + " stopped on a fatal error: " +
-                                reason + " (" + rd_kafka_err2name(fatal) + ")");
-      }
-      return kafka_status(err, "send to topic '" + topic + "' on " + cluster_->where());
+      if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || std::chrono::steady_clock::now() >= deadline) break;
+      // librdkafka's own queue (queue.buffering.max.*) is full: wait for reports to drain it.
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
+    {
+      std::lock_guard lock(mu_);
+      --outstanding_;
+      buffered_ -= bytes;
+      cv_.notify_all();
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      char reason[512];
+      rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk_.get(), reason, sizeof reason);
+      return Status::internal("the producer for " + cluster_->where() +
+                              " stopped on a fatal error: " + reason + " (" + rd_kafka_err2name(fatal) + ")");
+    }
+    return kafka_status(err, "send to topic '" + std::string(msg.topic) + "' on " + cluster_->where());
   }
 
   Status flush(Millis timeout) override {
@@ -204,8 +202,24 @@ class KafkaProducer : public Producer {
   std::thread poller_;
   std::atomic<bool> stop_{false};
 
+  // The topic handle of a name (created once; librdkafka keeps one per name and client anyway,
+  // so this only saves the lookup by a NUL-terminated copy of the name). Guarded by send_mu_.
+  rd_kafka_topic_t* topic_handle(std::string_view name) {
+    auto it = topics_.find(name);
+    if (it == topics_.end()) {
+      std::string n(name);
+      it = topics_.emplace(n, TopicPtr(rd_kafka_topic_new(rk_.get(), n.c_str(), nullptr))).first;
+    }
+    return it->second.get();
+  }
+  struct TopicDeleter {
+    void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+  };
+  using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
+
   std::mutex send_mu_;
-  uint64_t next_ticket_ = 0;  // guarded by send_mu_
+  uint64_t next_ticket_ = 0;                             // guarded by send_mu_
+  std::map<std::string, TopicPtr, std::less<>> topics_;  // guarded by send_mu_
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
