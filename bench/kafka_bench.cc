@@ -107,7 +107,6 @@ double plain_consume(const std::string& bootstrap, const std::string& topic, con
         started = true;
       }
       ++got;
-      rd_kafka_offsets_store(rk, nullptr);  // (no-op without auto store; kept for symmetry)
       if (got % 10000 == 0) rd_kafka_commit_message(rk, m, 0);
     }
     rd_kafka_message_destroy(m);
@@ -228,6 +227,7 @@ int main(int argc, char** argv) {
   json summary = {{"type", "summary"},
                   {"machine", sluice::bench::machine_facts(".")},
                   {"load_average", sluice::bench::load_average()},
+                  {"build_type", SLUICE_BENCH_BUILD_TYPE},
                   {"cluster", "librdkafka " + std::string(rd_kafka_version_str()) + " mock, 3 brokers, in process"},
                   {"messages", o.messages},
                   {"value_bytes", o.size},
