@@ -164,6 +164,16 @@ class KafkaPipelineTest : public ::testing::Test {
         o);
   }
 
+  // The ingest ended well and the index equals the clean run's: every document once, its chunk
+  // count the same, no chunk twice.
+  void expect_clean_run_equivalent(const RunResult& r, const std::string& data) {
+    ASSERT_EQ(r.exit_code, 0) << describe(r);
+    json s = json::parse(split_lines(r.out).back());
+    EXPECT_EQ(s["ok"], 45) << s.dump();
+    EXPECT_EQ(chunks_by_source(data), clean_);
+    EXPECT_EQ(duplicate_chunks(data), 0);
+  }
+
   TempDir dir_{"sluice-kafka-e2e"};
   std::string docs_;
   std::map<std::string, int> clean_;
@@ -180,11 +190,7 @@ TEST_F(KafkaPipelineTest, TwoWorkersShareTheWork) {
   a.stop = b.stop = true;
   a.thread.join();
   b.thread.join();
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  json s = json::parse(split_lines(r.out).back());
-  EXPECT_EQ(s["ok"], 45) << s.dump();
-  EXPECT_EQ(chunks_by_source(data), clean_);
-  EXPECT_EQ(duplicate_chunks(data), 0);
+  expect_clean_run_equivalent(r, data);
   EXPECT_EQ(a.result.exit_code, 0) << describe(a.result);
   EXPECT_EQ(b.result.exit_code, 0) << describe(b.result);
   // Both did some of it.
@@ -218,11 +224,7 @@ TEST_F(KafkaPipelineTest, BrokerDownAndAWorkerKilledLoseNothing) {
   a.thread.join();
   b.thread.join();
   EXPECT_EQ(b.result.signal, SIGKILL) << describe(b.result);
-  ASSERT_EQ(r.exit_code, 0) << describe(r);
-  json s = json::parse(split_lines(r.out).back());
-  EXPECT_EQ(s["ok"], 45) << s.dump();
-  EXPECT_EQ(chunks_by_source(data), clean_);
-  EXPECT_EQ(duplicate_chunks(data), 0);
+  expect_clean_run_equivalent(r, data);
 }
 
 }  // namespace
