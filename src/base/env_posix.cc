@@ -5,12 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 
 #include "base/env.h"
+#include "base/path.h"
 
 namespace sluice {
 
@@ -136,10 +136,7 @@ class PosixEnv final : public Env {
   }
 
   Status write_file_atomic(const std::string& path, std::string_view data) override {
-    // A temp name of this writer's own: two processes replacing the same file (two producers
-    // creating a queue, say) must not write into, or rename away, each other's temp file.
-    static std::atomic<uint64_t> counter{0};
-    std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
+    std::string tmp = unique_temp_path(path);
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) return errno_status("create", tmp, errno);
     size_t done = 0;

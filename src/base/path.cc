@@ -1,5 +1,8 @@
 #include "base/path.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <vector>
 
 namespace sluice {
@@ -24,6 +27,12 @@ std::string normalize_absolute(std::string_view path) {
     out += p;
   }
   return out.empty() ? "/" : out;
+}
+
+std::string unique_temp_path(std::string_view path) {
+  static std::atomic<uint64_t> counter{0};
+  return std::string(path) + std::string(kTempInfix) + std::to_string(::getpid()) + "." +
+         std::to_string(++counter);
 }
 
 }  // namespace sluice

@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <exception>
@@ -22,6 +21,7 @@
 #include <thread>
 
 #include "base/env.h"
+#include "base/path.h"
 
 namespace sluice::index {
 namespace {
@@ -245,9 +245,7 @@ Result<std::vector<VectorStore::Hit>> VectorStore::search(std::span<const float>
 }
 
 Status VectorStore::save(const std::string& path) const {
-  // A temp name of this process's own: two processes on one index may save at the same time.
-  static std::atomic<uint64_t> counter{0};
-  std::string tmp = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(++counter);
+  std::string tmp = unique_temp_path(path);  // two processes on one index may save at once
   try {
     impl_->graph->saveIndex(tmp);
   } catch (const std::exception& e) {

@@ -91,3 +91,17 @@ TEST(Hash, StreamingFileAndOneShotAgree) {
 
 }  // namespace
 }  // namespace sluice
+
+#include "base/path.h"
+
+// Temporary names are per writer: never the same twice, always path + ".tmp." + a suffix.
+TEST(Path, UniqueTempPathsDiffer) {
+  std::string a = sluice::unique_temp_path("/d/file"), b = sluice::unique_temp_path("/d/file");
+  EXPECT_NE(a, b);
+  for (const auto& t : {a, b}) EXPECT_EQ(t.rfind("/d/file.tmp.", 0), 0u) << t;
+}
+
+TEST(Path, NormalizeAbsolute) {
+  EXPECT_EQ(sluice::normalize_absolute("/a/./b//c/../d/"), "/a/b/d");
+  EXPECT_EQ(sluice::normalize_absolute("/../x"), "/x");
+}

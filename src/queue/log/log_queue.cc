@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "base/log.h"
+#include "base/path.h"
 #include "config/property.h"
 #include "queue/log/group.h"
 #include "queue/log/log_format.h"
@@ -485,7 +486,7 @@ Status LogQueue::open() {
   } else if (std::any_of(names->begin(), names->end(), [](const std::string& n) {
                // Another process's marker being written (write_file_atomic's temp file) is not
                // foreign content: this directory is being made a log right now.
-               return !n.starts_with(std::string(kMarkerFile) + ".tmp.");
+               return !n.starts_with(std::string(kMarkerFile) + std::string(kTempInfix));
              })) {
     std::string listing;
     for (size_t i = 0; i < names->size() && i < 5; ++i) listing += (i ? ", " : "") + (*names)[i];
