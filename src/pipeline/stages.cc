@@ -496,7 +496,7 @@ std::vector<std::string> pipeline_topic_names() {
 }
 
 Status ensure_pipeline_topics(queue::Admin& admin, int32_t partitions) {
-  for (const char* t : {kTopicUpload, kTopicParsed, kTopicEmbedded, kTopicIngested, kTopicResults}) {
+  for (const auto& t : pipeline_topic_names()) {
     SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = partitions}));
   }
   return {};

@@ -92,8 +92,8 @@ SourceRef file_source(const std::string& abs_path);
 // "host:pid" of this process.
 std::string worker_name();
 
-// Creates the pipeline's topics (upload, parsed, embedded, ingested, results) with `partitions`
-// partitions where they are missing; existing ones are kept as they are.
+// Creates the pipeline's topics (pipeline_topic_names()) with `partitions` partitions where they
+// are missing; existing ones are kept as they are.
 [[nodiscard]] Status ensure_pipeline_topics(queue::Admin& admin, int32_t partitions);
 
 // A result notification message (topic doc_results, keyed by doc_id, with the standard headers).
