@@ -4,8 +4,8 @@
 // time a large block is freed, so after the first multi-megabyte document every later payload of
 // that size is carved from an arena and the freed space stays resident. A pipeline that passes
 // documents of a few MiB between a dozen threads then holds hundreds of MiB it no longer uses
-// (measured: the whole benchmark corpus peaked at 538 MiB for the process tree, 378 MiB with these
-// settings, at the same throughput within noise).
+// (measured: the ingest benchmark's whole corpus peaked at 538 MiB for the process tree, about
+// 390–420 MiB with these settings, at the same throughput within noise).
 //
 // Thread-safety: call once at the start of main(), before any thread starts.
 #pragma once

@@ -161,10 +161,4 @@ std::string fts_match(const std::vector<std::string>& terms) {
   return out;
 }
 
-std::string fts_query(std::string_view query) {
-  std::vector<std::string> texts;
-  for (auto& t : fts_query_terms(query)) texts.push_back(std::move(t.text));
-  return fts_match(texts);
-}
-
 }  // namespace sluice::index

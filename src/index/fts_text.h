@@ -20,11 +20,11 @@ inline constexpr int kFtsTextVersion = 1;
 // The text to index for s (deterministic: deleting a row re-derives it).
 std::string fts_document_text(std::string_view s);
 
-// An FTS5 MATCH expression for a user's query: every Latin word and every CJK bigram (or lone
-// CJK character) becomes a quoted term, joined with OR and ranked by bm25. Quoting makes any
-// input safe: quotes, colons, parentheses, AND/OR/NOT, '*', '^' are matched as text or dropped.
-// Empty when the query has nothing to search for (only punctuation, say).
-std::string fts_query(std::string_view query);
+// A user's query becomes an FTS5 MATCH expression in two steps, so that the index can choose
+// among the terms (by how many chunks each matches) before it builds the expression. Every Latin
+// word and every CJK bigram (or lone CJK character) becomes a quoted term, joined with OR and
+// ranked by bm25. Quoting makes any input safe: quotes, colons, parentheses, AND/OR/NOT, '*', '^'
+// are matched as text or dropped. No terms (only punctuation, say): nothing to search for.
 
 // A term of a query, lower-cased. `capitalized`: the user wrote it with a capital letter ("R",
 // "CSV", "SPSS", "Python"), which in a question mostly marks the name of the thing asked about; the
@@ -34,9 +34,8 @@ struct QueryTerm {
   bool capitalized = false;
 };
 
-// The same in two steps, so the index can choose among the terms (by how many chunks each
-// matches) before it builds the expression: the query's terms, deduplicated, stopwords left out
-// unless nothing else is there; and the MATCH expression for a list of terms.
+// The query's terms, deduplicated, stopwords left out unless nothing else is there; and the MATCH
+// expression for a list of terms.
 std::vector<QueryTerm> fts_query_terms(std::string_view query);
 std::string fts_match(const std::vector<std::string>& terms);
 
