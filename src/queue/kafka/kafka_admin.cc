@@ -100,9 +100,10 @@ class KafkaAdmin : public Admin {
     }
     TplPtr list = make_tpl(tps);
     if (!tps.empty()) {
-      SLUICE_RETURN_IF_ERROR(
-          kafka_status(rd_kafka_committed(client.get(), list.get(), kAdminTimeoutMs),
-                       "reading the committed offsets of group '" + group + "' on " + cluster_->where()));
+      SLUICE_RETURN_IF_ERROR(kafka_status(
+          retry_transient([&] { return rd_kafka_committed(client.get(), list.get(), kAdminTimeoutMs); },
+                          kAdminTimeoutMs),
+          "reading the committed offsets of group '" + group + "' on " + cluster_->where()));
     }
     for (int i = 0; i < list->cnt; ++i) {
       const auto& e = list->elems[i];
@@ -357,8 +358,12 @@ class KafkaAdmin : public Admin {
     rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = ts;
     const std::string context =
         "looking up time " + std::to_string(ts) + " in " + tp_name(topic, p) + " on " + cluster_->where();
-    SLUICE_RETURN_IF_ERROR(
-        kafka_status(rd_kafka_offsets_for_times(cluster_->meta(), list.get(), kAdminTimeoutMs), context));
+    // The answer overwrites the query's offset, so each try sets it again.
+    auto lookup = [&] {
+      list->elems[0].offset = ts;
+      return rd_kafka_offsets_for_times(cluster_->meta(), list.get(), kAdminTimeoutMs);
+    };
+    SLUICE_RETURN_IF_ERROR(kafka_status(retry_transient(lookup, kAdminTimeoutMs), context));
     SLUICE_RETURN_IF_ERROR(kafka_status(list->elems[0].err, context));
     const int64_t answer = list->elems[0].offset;
     if (answer >= 0) return std::clamp(answer, wm.first, wm.second);

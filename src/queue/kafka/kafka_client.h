@@ -51,6 +51,10 @@ struct QueueDeleter {
   void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
 };
 using RkQueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+struct TopicDeleter {
+  void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
+};
+using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
 
 inline int to_ms(Millis m) {
   return static_cast<int>(std::min<int64_t>(m.count(), INT32_MAX));

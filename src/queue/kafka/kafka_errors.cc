@@ -91,6 +91,10 @@ std::string describe(std::string_view context, std::string_view what, rd_kafka_r
 
 }  // namespace
 
+bool is_retriable(rd_kafka_resp_err_t err) {
+  return classify(err).first == ErrorClass::kRetriable;
+}
+
 Status kafka_status(rd_kafka_resp_err_t err, std::string_view context) {
   if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return {};
   auto [cls, code] = classify(err);

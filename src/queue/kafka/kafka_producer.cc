@@ -212,11 +212,6 @@ class KafkaProducer : public Producer {
     }
     return it->second.get();
   }
-  struct TopicDeleter {
-    void operator()(rd_kafka_topic_t* t) const { rd_kafka_topic_destroy(t); }
-  };
-  using TopicPtr = std::unique_ptr<rd_kafka_topic_t, TopicDeleter>;
-
   std::mutex send_mu_;
   uint64_t next_ticket_ = 0;                             // guarded by send_mu_
   std::map<std::string, TopicPtr, std::less<>> topics_;  // guarded by send_mu_

@@ -202,7 +202,9 @@ Status Cluster::init() {
 
 Result<std::map<std::string, int32_t>> Cluster::topics() {
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t err = rd_kafka_metadata(meta_.get(), 1, nullptr, &md, kMetadataTimeoutMs);
+  rd_kafka_resp_err_t err =
+      retry_transient([&] { return rd_kafka_metadata(meta_.get(), 1, nullptr, &md, kMetadataTimeoutMs); },
+                      kMetadataTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) return kafka_status(err, "listing the topics of " + where());
   std::map<std::string, int32_t> out;
   for (int i = 0; i < md->topic_cnt; ++i) {
@@ -242,8 +244,23 @@ void Cluster::forget(std::string_view topic) {
 Result<std::pair<int64_t, int64_t>> Cluster::watermarks(const std::string& topic, int32_t partition) {
   int64_t lo = 0;
   int64_t hi = 0;
-  rd_kafka_resp_err_t err =
-      rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), partition, &lo, &hi, kMetadataTimeoutMs);
+  bool retry = false;
+  rd_kafka_resp_err_t err = retry_transient(
+      [&] {
+        // The query goes to the leader librdkafka has cached, and a NOT_LEADER answer does not
+        // refresh that cache: after a leader move, ask for the topic's metadata before trying again.
+        if (std::exchange(retry, true)) {
+          const rd_kafka_metadata_t* md = nullptr;
+          TopicPtr t(rd_kafka_topic_new(meta_.get(), topic.c_str(), nullptr));
+          if (rd_kafka_metadata(meta_.get(), 0, t.get(), &md, kMetadataTimeoutMs) ==
+              RD_KAFKA_RESP_ERR_NO_ERROR) {
+            rd_kafka_metadata_destroy(md);
+          }
+        }
+        return rd_kafka_query_watermark_offsets(meta_.get(), topic.c_str(), partition, &lo, &hi,
+                                                kMetadataTimeoutMs);
+      },
+      kMetadataTimeoutMs);
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     return kafka_status(
         err, "reading the offsets of " + topic + "/" + std::to_string(partition) + " on " + where());
