@@ -108,7 +108,9 @@ enum class StartFrom { kEarliest, kLatest };
 struct ConsumerOptions {
   std::string group;
   std::vector<std::string> topics;
-  // Where a partition starts when the group has no committed offset for it.
+  // Where a partition starts when the group has no committed offset for it. For an ephemeral
+  // consumer, kLatest is the end as of make_consumer(): nothing sent after it returns is missed,
+  // however long the consumer takes to be assigned its partitions.
   StartFrom start_from = StartFrom::kEarliest;
   // How often acknowledged offsets are committed (also on close and on commit()).
   Millis commit_interval{200};

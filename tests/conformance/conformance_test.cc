@@ -587,6 +587,31 @@ TEST_P(QueueSuite, StartFromLatestSkipsOldMessages) {
   EXPECT_EQ(str(fresh[1].value), "new1");
 }
 
+TEST_P(QueueSuite, EphemeralLatestConsumerSeesWhatIsSentRightAfterItIsMade) {
+  // `sluice ingest` opens its results consumer, then sends the tasks: results that arrive while
+  // the consumer is still joining must not fall before its "latest".
+  const std::string topic = name("ephemeral-latest");
+  create_topic(topic, 2);
+  ASSERT_NO_FATAL_FAILURE(produce(numbered(topic, 4, "old")));
+  queue::ConsumerOptions opts;
+  opts.group = name("eph");
+  opts.topics = {topic};
+  opts.start_from = queue::StartFrom::kLatest;
+  opts.ephemeral = true;
+  auto made = q().make_consumer(std::move(opts));
+  ASSERT_TRUE(made.is_ok()) << made.status().to_string();
+  std::unique_ptr<queue::Consumer> c = std::move(made).value();
+  ASSERT_NO_FATAL_FAILURE(produce(numbered(topic, 6, "new")));  // before the first poll
+  auto got = poll_n(*c, 6, kWait);
+  auto extra = poll_for(*c, kQuiet);
+  got.insert(got.end(), extra.begin(), extra.end());
+  std::set<std::string> values;
+  for (const auto& m : got) values.insert(str(m.value));
+  std::set<std::string> want;
+  for (const auto& m : numbered(topic, 6, "new")) want.insert(m.value);
+  EXPECT_EQ(values, want) << "received " << got.size() << " messages";
+}
+
 TEST_P(QueueSuite, PollHonoursMaxAndAppends) {
   const std::string topic = name("poll-max");
   create_topic(topic, 1);

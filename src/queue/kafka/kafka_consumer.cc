@@ -87,6 +87,19 @@ class KafkaConsumer : public Consumer {
       rd_kafka_topic_partition_list_add(subs.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
     SLUICE_RETURN_IF_ERROR(kafka_status(rd_kafka_subscribe(client_->rk.get(), subs.get()),
                                         "subscribing group '" + opts_.group + "' on " + cluster_->where()));
+    if (opts_.ephemeral && opts_.start_from == StartFrom::kLatest) {
+      // "Latest" means the end as of now, not as of the assignment: joining a group takes seconds
+      // (longer while a broker is away), and what is sent meanwhile must not be skipped. An
+      // ephemeral group never has committed offsets, so its start can be pinned here.
+      for (const auto& t : opts_.topics) {
+        auto n = cluster_->partition_count(t, true);
+        if (!n.is_ok()) continue;  // not there yet: all of it will be new
+        for (int32_t p = 0; p < *n; ++p) {
+          SLUICE_ASSIGN_OR_RETURN(auto wm, cluster_->watermarks(t, p));
+          start_at_[TopicPartition{t, PartitionId(p)}] = wm.second;
+        }
+      }
+    }
     if (!opts_.ephemeral) {
       member_id_ =
           GroupRegistry::instance().join(cluster_->bootstrap(), group_id_, opts_.member_name, opts_.topics);
@@ -313,8 +326,12 @@ class KafkaConsumer : public Consumer {
         for (int i = 0; i < parts->cnt; ++i) {
           PartState st;
           st.generation = ++generations;  // unique in the process: acks never match another consumer's
-          parts_[TopicPartition{parts->elems[i].topic, PartitionId(parts->elems[i].partition)}] =
-              std::move(st);
+          TopicPartition tp{parts->elems[i].topic, PartitionId(parts->elems[i].partition)};
+          if (opts_.ephemeral && opts_.start_from == StartFrom::kLatest) {
+            auto it = start_at_.find(tp);
+            parts->elems[i].offset = it != start_at_.end() ? it->second : RD_KAFKA_OFFSET_BEGINNING;
+          }
+          parts_[std::move(tp)] = std::move(st);
         }
       }
       if (cooperative) {
@@ -352,6 +369,9 @@ class KafkaConsumer : public Consumer {
   std::shared_ptr<Cluster> cluster_;
   ConsumerOptions opts_;
   std::string group_id_;  // opts_.group, or the unique name of an ephemeral group
+  // Where an ephemeral group starting at the latest offset begins: each partition's end when the
+  // consumer was made. Written by init(), read in the rebalance callback.
+  std::map<TopicPartition, int64_t, TpLess> start_at_;
   std::shared_ptr<Client> client_;
   uint64_t member_id_ = 0;  // in GroupRegistry; 0 for ephemeral groups
   bool closed_ = false;
