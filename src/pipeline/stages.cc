@@ -27,6 +27,17 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
+// The index keeps the trace_id of the task that indexed each document version, so that a
+// redelivered copy of that task can be recognised as already done (see the parse stage).
+constexpr const char* kIndexedByTraceKey = "trace_id";
+
+std::string indexed_by_trace(const index::DocumentRecord& d) {
+  json meta = json::parse(d.metadata_json, nullptr, /*allow_exceptions=*/false);
+  if (!meta.is_object()) return {};
+  auto it = meta.find(kIndexedByTraceKey);
+  return it != meta.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 // A stage function written with Result<>: errors become the Outcome's status.
 ProcessFn as_process(std::function<Result<Outcome>(const queue::Message&)> f) {
   return [f = std::move(f)](const queue::Message& m) {
@@ -228,11 +239,15 @@ Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
   SLUICE_ASSIGN_OR_RETURN(auto existing, ctx.index->get_document(task.doc_id));
   if (existing && existing->version == version) {
     w.stage_ms.emplace_back("parse", ms_since(t0));
-    ResultNotification r = result_for(w, ctx, ResultStatus::kSkipped);
+    // A task redelivered after its document was indexed (a worker died before committing, a
+    // rebalance) is this same task's work, finished: its result is that success again, not
+    // "skipped", so whoever waits on this trace_id is told the truth whichever copy answers first.
+    const bool same_task = !task.trace_id.empty() && indexed_by_trace(*existing) == task.trace_id;
+    ResultNotification r = result_for(w, ctx, same_task ? ResultStatus::kSuccess : ResultStatus::kSkipped);
     r.pages = existing->pages;
     SLUICE_ASSIGN_OR_RETURN(size_t chunks, ctx.index->chunk_count(task.doc_id));
     r.chunks = static_cast<int>(chunks);
-    r.reason = "unchanged: this version is already indexed";
+    if (!same_task) r.reason = "unchanged: this version is already indexed";
     return Outcome{Status::ok(), {publish(r)}, {}};
   }
 
@@ -358,6 +373,7 @@ Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
   json meta = w.task.metadata.is_object() ? w.task.metadata : json::object();
   meta["format"] = w.format;
   meta["input_size"] = w.input_size;
+  if (!w.task.trace_id.empty()) meta[kIndexedByTraceKey] = w.task.trace_id;
   doc.metadata_json = dump(meta);
   SLUICE_RETURN_IF_ERROR(ctx.index->upsert_document(doc, records));
   w.stage_ms.emplace_back("index", ms_since(t0));

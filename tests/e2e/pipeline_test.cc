@@ -1,7 +1,8 @@
 // The pipeline's stages through the Pipeline API, where a test needs to act between the steps a
 // CLI run does back to back: a file deleted after its task was queued, payloads claim-checked to the
 // blob store and removed once the document is indexed, and a retriable failure retried with
-// backoff and then dead-lettered with its failure notification.
+// backoff and then dead-lettered with its failure notification, and a task delivered again after
+// its document was indexed.
 #include "pipeline/pipeline.h"
 
 #include <gtest/gtest.h>
@@ -176,6 +177,42 @@ TEST_F(PipelineTest, RetriableFailureIsRetriedWithBackoffThenDeadLettered) {
   EXPECT_EQ(count("doc_parsed.retry"), 2u);  // attempts 2 and 3
   EXPECT_EQ(count("doc_parsed.dlq"), 1u);
   EXPECT_GE(waited_ms, 50 + 100);  // backoff 50 ms, then 100 ms
+}
+
+TEST_F(PipelineTest, RedeliveredTaskOfAnIndexedDocumentReportsItsSuccessAgain) {
+  // A worker that dies after indexing but before committing leaves the task to be delivered again.
+  // That copy is the same task (same trace_id), already done: its result is the success again, so
+  // that whoever waits on the trace_id is told the truth. A new task for the unchanged file is
+  // skipped.
+  const std::string file = tmp_.path() + "/doc.md";
+  std::ofstream(file) << "# Delivered twice\n\nThe same task may arrive after its document was indexed.\n";
+  const Task task = task_for(file);
+  auto p = Pipeline::open(*q_, opts_);
+  ASSERT_TRUE(p.is_ok()) << p.status().to_string();
+  (*p)->start();
+  auto result_of = [&](const Task& t) {
+    send(kTopicUpload, t.doc_id, to_json(t));
+    auto r = wait_results(1);
+    return r.empty() ? ResultNotification{} : r.begin()->second;
+  };
+  const ResultNotification first = result_of(task);
+  const ResultNotification again = result_of(task);
+  Task fresh = task;
+  fresh.trace_id = "another-trace";
+  const ResultNotification other = result_of(fresh);
+  (*p)->stop();
+  ASSERT_TRUE((*p)->wait().is_ok());
+
+  EXPECT_EQ(first.status, ResultStatus::kSuccess);
+  EXPECT_GT(first.chunks, 0);
+  EXPECT_EQ(again.status, ResultStatus::kSuccess);
+  EXPECT_EQ(again.trace_id, task.trace_id);
+  EXPECT_EQ(again.chunks, first.chunks);
+  EXPECT_TRUE(again.reason.empty()) << again.reason;
+  EXPECT_EQ(other.status, ResultStatus::kSkipped);
+  EXPECT_EQ(other.trace_id, "another-trace");
+  EXPECT_EQ(other.chunks, first.chunks);
+  EXPECT_NE(other.reason.find("unchanged"), std::string::npos) << other.reason;
 }
 
 }  // namespace
