@@ -1,7 +1,9 @@
 // The pipeline on Kafka: `sluice ingest --no-workers` feeding two `sluice worker` processes
 // through a 3-broker cluster (sluice-kafka-mock, librdkafka's mock cluster), with faults: a broker
-// taken down and brought back mid-run, and a worker killed with SIGKILL mid-batch. Each run ends
-// with every document indexed once, with the chunk counts of a clean run on the embedded log.
+// taken down and brought back while the tasks are produced and while they are consumed, partition
+// leaders moved mid-run, retriable errors injected into produce, fetch and commit requests, and a
+// worker killed with SIGKILL mid-batch. Each run ends with every document indexed once, with the
+// chunk counts of a clean run on the embedded log.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -19,11 +21,13 @@
 #include <vector>
 
 #include "e2e/sluice_runner.h"
+#include "pipeline/stages.h"
 
 namespace {
 
 namespace fs = std::filesystem;
 using namespace sluice::test;
+namespace pipeline = sluice::pipeline;
 using nlohmann::json;
 
 // sluice-kafka-mock as a child: its first stdout line is the bootstrap list; commands go to its
@@ -225,6 +229,42 @@ TEST_F(KafkaPipelineTest, BrokerDownAndAWorkerKilledLoseNothing) {
   b.thread.join();
   EXPECT_EQ(b.result.signal, SIGKILL) << describe(b.result);
   expect_clean_run_equivalent(r, data);
+}
+
+TEST_F(KafkaPipelineTest, LeadersMovedAndABrokerDownDuringProduceLoseNothing) {
+  MockCluster mc;
+  ASSERT_FALSE(mc.bootstrap().empty());
+  const std::string data = dir_.path() + "/data";
+  // Broker 1 is down before the first task is produced: a third of the partitions have no leader
+  // until it returns, so the producer must hold and retry those tasks.
+  ASSERT_EQ(mc.command("broker-down 1"), "ok");
+  Worker a, b;
+  start_worker(a, mc, data);
+  start_worker(b, mc, data);
+  std::thread chaos([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    EXPECT_EQ(mc.command("broker-up 1"), "ok");
+    // Then every partition of the stages' topics changes leader twice while the workers consume.
+    for (int round = 1; round <= 2; ++round) {
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+      for (const char* topic : {pipeline::kTopicUpload, pipeline::kTopicParsed, pipeline::kTopicEmbedded,
+                                pipeline::kTopicResults}) {
+        for (int p = 0; p < 4; ++p) {
+          EXPECT_EQ(mc.command("leader " + std::string(topic) + " " + std::to_string(p) + " " +
+                               std::to_string((p + round) % 3 + 1)),
+                    "ok");
+        }
+      }
+    }
+  });
+  RunResult r = ingest(mc, data);
+  chaos.join();
+  a.stop = b.stop = true;
+  a.thread.join();
+  b.thread.join();
+  expect_clean_run_equivalent(r, data);
+  EXPECT_EQ(a.result.exit_code, 0) << describe(a.result);
+  EXPECT_EQ(b.result.exit_code, 0) << describe(b.result);
 }
 
 }  // namespace
