@@ -91,9 +91,12 @@ std::string_view result_status_name(ResultStatus s) {
 }
 
 std::string to_json(const ResultNotification& r) {
-  nlohmann::ordered_json j = {
-      {"timestamp", r.timestamp}, {"worker", r.worker},   {"status", result_status_name(r.status)},
-      {"doc_id", r.doc_id},       {"version", r.version}, {"source", nlohmann::ordered_json(source_json(r.source))}};
+  nlohmann::ordered_json j = {{"timestamp", r.timestamp},
+                              {"worker", r.worker},
+                              {"status", result_status_name(r.status)},
+                              {"doc_id", r.doc_id},
+                              {"version", r.version},
+                              {"source", nlohmann::ordered_json(source_json(r.source))}};
   if (r.destination) j["destination"] = nlohmann::ordered_json(source_json(*r.destination));
   j["file_info"] = {{"input_size", r.input_size},
                     {"output_size", r.output_size},

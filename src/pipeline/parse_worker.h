@@ -4,9 +4,9 @@
 //
 // Fault hook for tests: when the child's environment has SLUICE_TEST_FAULT_FILES=1, a file whose
 // content starts with "SLUICE-TEST-FAULT hang", "... crash" or "... oom" makes the child hang,
-// crash or allocate without end — the "test-only format" the crash and hang tests need. Without the variable such a file is
-// plain text.
-// Thread-safety: IsolatedParser::parse is thread-safe (the pool bounds concurrency).
+// crash or allocate without end — the "test-only format" the crash and hang tests need. Without the variable
+// such a file is plain text. Thread-safety: IsolatedParser::parse is thread-safe (the pool bounds
+// concurrency).
 #pragma once
 
 #include <memory>

@@ -82,7 +82,9 @@ void Pipeline::start() {
   }
 }
 
-void Pipeline::stop() { stop_ = true; }
+void Pipeline::stop() {
+  stop_ = true;
+}
 
 Status Pipeline::wait() {
   for (auto& t : threads_)

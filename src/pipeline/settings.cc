@@ -87,11 +87,35 @@ constexpr config::Property kPipelineProperties[] = {
     {"max_in_flight",
      Kind::kInt,
      "64",
-     "Messages a stage holds between poll and commit (backpressure)",
+     "Messages a stage holds between poll and commit (backpressure; also the most one poll takes)",
      {},
      1,
      100'000,
-     "SLUICE_MAX_IN_FLIGHT"},
+     "SLUICE_MAX_IN_FLIGHT",
+     "KAFKA_MAX_POLL_RECORDS"},
+    {"group",
+     Kind::kString,
+     "sluice",
+     "Consumer-group prefix: each stage joins `<group>-<stage>` (`sluice-parse`, ...); workers with "
+     "the same group share the work, another group processes everything again",
+     {},
+     0,
+     0,
+     "SLUICE_GROUP",
+     "KAFKA_GROUP_ID"},
+    {"start_from", Kind::kEnum, "earliest",
+     "Where a stage's group starts when it has committed nothing yet: `earliest` (tasks queued "
+     "before the first worker are processed) or `latest`",
+     "earliest|latest", 0, 0, "SLUICE_START_FROM", "KAFKA_AUTO_OFFSET_RESET"},
+    {"commit_interval",
+     Kind::kMillis,
+     "200",
+     "How often a stage commits the offsets of the messages it has finished (never before)",
+     {},
+     10,
+     600'000,
+     "SLUICE_COMMIT_INTERVAL",
+     "KAFKA_AUTO_COMMIT_INTERVAL_MS"},
     {"chunk_tokens",
      Kind::kInt,
      "400",
@@ -180,7 +204,15 @@ Result<PipelineSettings> resolve_settings(const config::Values& flags, const std
   SLUICE_RETURN_IF_ERROR(read("claim_check_bytes", &s.claim_check_bytes));
   SLUICE_RETURN_IF_ERROR(read("embed_batch", &s.embed_batch));
   SLUICE_RETURN_IF_ERROR(read("partitions", &s.partitions));
+  SLUICE_RETURN_IF_ERROR(read("commit_interval", &s.commit_interval));
   SLUICE_ASSIGN_OR_RETURN(s.mask_pii, config::get_bool(v, t, "mask_pii"));
+  SLUICE_ASSIGN_OR_RETURN(s.group, config::get_string(v, t, "group"));
+  if (s.group.empty() || s.group.find_first_of(" \t\n") != std::string::npos) {
+    return Status::invalid_argument(
+        "group '" + s.group + "' must be a non-empty name without spaces (the stages join <group>-<stage>)");
+  }
+  SLUICE_ASSIGN_OR_RETURN(std::string start, config::get_string(v, t, "start_from"));
+  s.start_from = start == "latest" ? queue::StartFrom::kLatest : queue::StartFrom::kEarliest;
   if (s.chunk_overlap >= s.chunk_tokens) {
     return Status::invalid_argument("chunk_overlap (" + std::to_string(s.chunk_overlap) +
                                     ") must be smaller than chunk_tokens (" + std::to_string(s.chunk_tokens) +

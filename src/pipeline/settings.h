@@ -13,6 +13,7 @@
 
 #include "base/status.h"
 #include "config/property.h"
+#include "queue/queue.h"
 
 namespace sluice::pipeline {
 
@@ -34,13 +35,17 @@ struct PipelineSettings {
   uint64_t claim_check_bytes = 256ull << 10;
   size_t embed_batch = 64;
   int32_t partitions = 4;
+  std::string group = "sluice";  // the stages' groups are <group>-<stage>
+  queue::StartFrom start_from = queue::StartFrom::kEarliest;
+  std::chrono::milliseconds commit_interval{200};
 };
 
 std::span<const config::Property> pipeline_properties();
 
 // Layers flags > environment > defaults (config::layer) and converts. "<data>" in the default
 // URIs becomes data_dir.
-[[nodiscard]] Result<PipelineSettings> resolve_settings(const config::Values& flags, const std::string& data_dir,
-                                                        const std::function<const char*(const char*)>& getenv);
+[[nodiscard]] Result<PipelineSettings> resolve_settings(
+    const config::Values& flags, const std::string& data_dir,
+    const std::function<const char*(const char*)>& getenv);
 
 }  // namespace sluice::pipeline

@@ -100,6 +100,8 @@ Status Run::go(const std::atomic<bool>& stop) {
   queue::ConsumerOptions copts;
   copts.group = cfg_.group.empty() ? "sluice-" + cfg_.name : cfg_.group;
   copts.topics = {cfg_.input_topic, retry_topic_};
+  copts.start_from = cfg_.start_from;
+  copts.commit_interval = cfg_.commit_interval;
   SLUICE_ASSIGN_OR_RETURN(consumer_, q_.make_consumer(copts));
   for (size_t i = 0; i < std::max<size_t>(cfg_.workers, 1); ++i) {
     workers_.push_back(std::make_unique<Worker>());

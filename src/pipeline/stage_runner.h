@@ -60,6 +60,8 @@ struct StageConfig {
   queue::Millis backoff{1000};  // first retry delay; doubles each attempt
   queue::Millis max_backoff{60000};
   int32_t partitions = 1;  // for topics the runner creates (retry, dlq, when missing)
+  queue::StartFrom start_from = queue::StartFrom::kEarliest;  // for a group with no commits yet
+  queue::Millis commit_interval{200};                         // of the finished messages' offsets
 };
 
 struct StageStats {

@@ -195,6 +195,9 @@ StageConfig config_for(const StageContext& ctx, const char* name, const char* in
   c.max_attempts = ctx.settings.max_attempts;
   c.backoff = queue::Millis(ctx.settings.retry_backoff.count());
   c.partitions = ctx.settings.partitions;
+  c.group = ctx.settings.group + "-" + name;
+  c.start_from = ctx.settings.start_from;
+  c.commit_interval = queue::Millis(ctx.settings.commit_interval.count());
   return c;
 }
 

@@ -23,6 +23,46 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 7> kSeedAlia
 }};
 constexpr std::string_view kGenericPrefix = "SLUICE_KAFKA_";
 
+// The seeds' other KAFKA_* names. Some are pipeline settings (read there, through their property
+// table's aliases); the rest change nothing in sluice, and a person who sets them is told why.
+constexpr std::array<std::string_view, 4> kReadByPipeline = {
+    "KAFKA_GROUP_ID", "KAFKA_MAX_POLL_RECORDS", "KAFKA_AUTO_OFFSET_RESET", "KAFKA_AUTO_COMMIT_INTERVAL_MS"};
+
+bool is_false(std::string_view v) {
+  return v == "false" || v == "0" || v == "no" || v == "False" || v == "FALSE";
+}
+
+// Why a KAFKA_* variable is not applied, or empty when it is (or when its value asks for what
+// sluice does anyway).
+std::string unused_variable_note(std::string_view var, std::string_view value) {
+  if (var == "KAFKA_BOOTSTRAP_SERVERS") return {};
+  for (const auto& [alias, prop] : kSeedAliases)
+    if (var == alias) return {};
+  for (auto name : kReadByPipeline)
+    if (var == name) return {};
+  const std::string given = std::string(var) + "=" + std::string(value);
+  if (var == "KAFKA_ENABLE_AUTO_COMMIT") {
+    if (is_false(value)) return {};
+    return given +
+           " is ignored: sluice commits an offset only after its message was processed "
+           "(--commit-interval sets how often)";
+  }
+  if (var == "KAFKA_ENABLE_PRODUCER") {
+    if (!is_false(value)) return {};
+    return given + " is ignored: every document's result is published on doc_results";
+  }
+  if (var == "KAFKA_TOPIC_TASKS" || var == "KAFKA_TASK_TOPIC" || var == "KAFKA_RESULT_TOPIC") {
+    return given +
+           " is ignored: the pipeline's topics have fixed names (tasks on doc_upload, results on "
+           "doc_results; `sluice topics` lists them all)";
+  }
+  // A Kafka installation's own variables (KAFKA_HOME, KAFKA_HEAP_OPTS, ...) are not meant for us.
+  if (var == "KAFKA_HOME" || var.ends_with("_OPTS")) return {};
+  return std::string(var) +
+         " is not a variable sluice reads: set librdkafka properties in the URI "
+         "(kafka://host:9092?name=value) or as SLUICE_KAFKA_<NAME>";
+}
+
 // Properties sluice sets itself, and why a person may not.
 std::string_view owned_by_sluice(std::string_view name) {
   if (name == "group.id") return "the group comes from the consumer (the stage or --group)";
@@ -191,6 +231,10 @@ Result<KafkaSettings> parse_kafka_uri(std::string_view uri, const Environment& e
     add(props, std::move(name), value, "environment " + var);
   }
   for (const auto& [var, value] : env) {
+    if (!var.starts_with(kGenericPrefix)) {
+      if (std::string note = unused_variable_note(var, value); !note.empty())
+        s.notes.push_back(std::move(note));
+    }
     if (var == "KAFKA_BOOTSTRAP_SERVERS") {
       if (s.bootstrap_servers.empty()) {
         s.bootstrap_servers = value;

@@ -14,8 +14,11 @@
 // A few properties belong to sluice and cannot be set: group.id (the consumer's group),
 // group.instance.id (static membership would hold a dead worker's partitions for a whole session
 // timeout), enable.auto.commit and enable.auto.offset.store (sluice commits what was processed),
-// auto.offset.reset (ConsumerOptions::start_from). KAFKA_GROUP_ID, KAFKA_AUTO_OFFSET_RESET,
-// KAFKA_MAX_POLL_RECORDS and KAFKA_ENABLE_AUTO_COMMIT are therefore not read here.
+// auto.offset.reset (ConsumerOptions::start_from). The seeds' KAFKA_GROUP_ID,
+// KAFKA_AUTO_OFFSET_RESET, KAFKA_MAX_POLL_RECORDS and KAFKA_AUTO_COMMIT_INTERVAL_MS are therefore
+// pipeline settings (group, start_from, max_in_flight, commit_interval), read there. Any other
+// KAFKA_* variable that changes nothing (KAFKA_ENABLE_AUTO_COMMIT=true, the seeds' topic names, a
+// misspelt name) becomes a note saying so, logged when the queue opens.
 //
 // Nothing here checks that a property exists: librdkafka does, when the Queue is opened, and its
 // refusal becomes a BadInput naming the property and where it came from.
@@ -48,6 +51,8 @@ struct KafkaSettings {
   std::string bootstrap_servers;  // never empty after parsing
   // Every property but bootstrap.servers, each name once (the strongest source's value).
   std::vector<KafkaProperty> properties;
+  // KAFKA_* variables of the environment that change nothing, each with why (for a warning).
+  std::vector<std::string> notes;
 };
 
 using Environment = std::vector<std::pair<std::string, std::string>>;

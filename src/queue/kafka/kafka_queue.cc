@@ -270,6 +270,8 @@ Result<std::pair<int64_t, int64_t>> Cluster::watermarks(const std::string& topic
 
 Result<std::unique_ptr<Queue>> open_kafka_queue(std::string_view uri) {
   SLUICE_ASSIGN_OR_RETURN(KafkaSettings settings, parse_kafka_uri(uri, process_environment()));
+  for (const auto& note : settings.notes)
+    sluice::log::warn("kafka: environment variable not applied", {{"note", note}});
   auto cluster = std::make_shared<Cluster>(std::move(settings));
   SLUICE_RETURN_IF_ERROR(cluster->init());
   return std::unique_ptr<Queue>(new KafkaQueue(std::move(cluster)));

@@ -69,11 +69,15 @@ TEST(KafkaUri, SeedAliases) {
       {"KAFKA_SESSION_TIMEOUT_MS", "30000"},
       {"KAFKA_MAX_POLL_INTERVAL_MS", "600000"},
       {"KAFKA_HEARTBEAT_INTERVAL_MS", "3000"},
-      // Owned by sluice (group, offsets): not read, so not refused either.
+      // Pipeline settings (group, start_from, max_in_flight, commit_interval): read there, so
+      // neither properties here nor notes.
       {"KAFKA_GROUP_ID", "g"},
-      {"KAFKA_ENABLE_AUTO_COMMIT", "true"},
       {"KAFKA_AUTO_OFFSET_RESET", "latest"},
       {"KAFKA_MAX_POLL_RECORDS", "10"},
+      {"KAFKA_AUTO_COMMIT_INTERVAL_MS", "5000"},
+      // What sluice does anyway.
+      {"KAFKA_ENABLE_AUTO_COMMIT", "false"},
+      {"KAFKA_ENABLE_PRODUCER", "true"},
   };
   auto s = parse_kafka_uri("kafka://k:9092", env);
   ASSERT_TRUE(s.is_ok()) << s.status().to_string();
@@ -85,6 +89,33 @@ TEST(KafkaUri, SeedAliases) {
   EXPECT_EQ(find(*s, "max.poll.interval.ms")->value, "600000");
   EXPECT_EQ(find(*s, "heartbeat.interval.ms")->source, "environment KAFKA_HEARTBEAT_INTERVAL_MS");
   EXPECT_EQ(s->properties.size(), 7u);
+  EXPECT_TRUE(s->notes.empty()) << s->notes.front();
+}
+
+TEST(KafkaUri, VariablesThatChangeNothingAreNamedInNotes) {
+  const Environment env = {
+      {"KAFKA_ENABLE_AUTO_COMMIT", "true"}, {"KAFKA_ENABLE_PRODUCER", "false"},
+      {"KAFKA_TOPIC_TASKS", "file-tasks"},  {"KAFKA_RESULT_TOPIC", "file-results"},
+      {"KAFKA_SASL_USERNAM", "typo"},       {"KAFKA_HOME", "/opt/kafka"},
+      {"KAFKA_HEAP_OPTS", "-Xmx1G"},
+  };
+  auto s = parse_kafka_uri("kafka://k:9092", env);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  EXPECT_TRUE(s->properties.empty());
+  ASSERT_EQ(s->notes.size(), 5u);  // not the installation's own KAFKA_HOME and KAFKA_HEAP_OPTS
+  auto note_of = [&](std::string_view var) -> std::string {
+    for (const auto& n : s->notes)
+      if (n.starts_with(var)) return n;
+    return {};
+  };
+  EXPECT_NE(note_of("KAFKA_ENABLE_AUTO_COMMIT=true").find("only after its message was processed"),
+            std::string::npos);
+  EXPECT_NE(note_of("KAFKA_ENABLE_PRODUCER=false").find("doc_results"), std::string::npos);
+  EXPECT_NE(note_of("KAFKA_TOPIC_TASKS=file-tasks").find("doc_upload"), std::string::npos);
+  EXPECT_NE(note_of("KAFKA_RESULT_TOPIC=file-results").find("fixed names"), std::string::npos);
+  EXPECT_NE(note_of("KAFKA_SASL_USERNAM").find("SLUICE_KAFKA_<NAME>"), std::string::npos);
+  EXPECT_EQ(note_of("KAFKA_SASL_USERNAM").find("typo"), std::string::npos)
+      << "values of unknown names may be secrets";
 }
 
 TEST(KafkaUri, GenericEnvironmentForm) {
