@@ -9,6 +9,7 @@
 #include <cstring>
 #include <deque>
 #include <random>
+#include <unordered_map>
 
 #include "base/base64.h"
 #include "base/log.h"
@@ -22,27 +23,69 @@ namespace {
 // before its client, and messages may outlive the Consumer.
 struct Client {
   RkPtr rk;
+  RkQueuePtr queue;  // the consumer queue (a reference of its own); released before rk
 };
 
-// What a Message's backing holds.
-struct Backing {
-  std::shared_ptr<Client> client;  // declared first: released after the message is destroyed
-  rd_kafka_message_t* msg = nullptr;
-  std::string_view topic;  // librdkafka's, alive as long as msg
-  std::vector<Header> headers;
+// What the Messages of one poll share as their backing: one allocation per poll, not per message
+// (the consume path's largest cost when each message had its own). The librdkafka messages are
+// destroyed when the last Message of the poll is gone.
+struct Batch {
+  std::shared_ptr<Client> client;  // declared first: released after the messages are destroyed
+  std::vector<rd_kafka_message_t*> msgs;
+  std::vector<Header> headers;            // every message's headers, one run per message
   std::deque<std::string> decoded_names;  // a deque: views into it stay valid as it grows
-  ~Backing() {
-    if (msg != nullptr) rd_kafka_message_destroy(msg);
+  ~Batch() {
+    for (rd_kafka_message_t* m : msgs) rd_kafka_message_destroy(m);
   }
+};
+
+// The acknowledgement state of one assigned partition: the offsets handed out and not yet
+// committable, in order, each with whether it was acked. Kafka offsets may have gaps (control
+// records, compaction), so the offsets themselves are kept, not a bitmap from a base.
+class OffsetTracker {
+ public:
+  void hand_out(int64_t offset) {
+    if (offset < next_) return;  // a rewind (offset reset): already tracked or already committable
+    out_.push_back({offset, false});
+    next_ = offset + 1;
+  }
+  void ack(int64_t offset) {
+    acked_ = true;
+    if (out_.empty() || offset < out_.front().offset) return;  // committable already
+    if (offset == out_.front().offset) {  // the common, in-order case
+      out_.pop_front();
+    } else {
+      auto it = std::lower_bound(out_.begin(), out_.end(), offset,
+                                 [](const Slot& s, int64_t o) { return s.offset < o; });
+      if (it != out_.end() && it->offset == offset) it->acked = true;
+    }
+    while (!out_.empty() && out_.front().acked) out_.pop_front();
+  }
+  // Where the group may resume: the first offset handed out and not acked, or one past the last
+  // one handed out; -1 while nothing was acked since the assignment.
+  int64_t position() const {
+    if (!acked_) return -1;
+    return out_.empty() ? next_ : out_.front().offset;
+  }
+
+ private:
+  struct Slot {
+    int64_t offset;
+    bool acked;
+  };
+  std::deque<Slot> out_;
+  int64_t next_ = -1;  // one past the last offset handed out
+  bool acked_ = false;
 };
 
 struct PartState {
   uint64_t generation = 0;
-  std::map<int64_t, bool> handed_out;  // offset -> acked, for offsets not yet committable
-  int64_t next = -1;                   // one past the last offset handed out; -1: none yet
-  bool acked = false;                  // anything acked since the assignment
-  int64_t committed = -1;              // what was last sent in a commit
+  OffsetTracker tracker;
+  int64_t committed = -1;  // what was last sent in a commit
 };
+
+// How many messages one call takes from librdkafka's queue.
+constexpr size_t kPollChunk = 256;
 
 std::string default_member_name() {
   static std::atomic<uint64_t> counter{0};
@@ -81,6 +124,7 @@ class KafkaConsumer : public Consumer {
     client_ = std::make_shared<Client>();
     SLUICE_ASSIGN_OR_RETURN(client_->rk, cluster_->make_client(RD_KAFKA_CONSUMER, std::move(conf)));
     rd_kafka_poll_set_consumer(client_->rk.get());
+    client_->queue.reset(rd_kafka_queue_get_consumer(client_->rk.get()));
 
     TplPtr subs(rd_kafka_topic_partition_list_new(static_cast<int>(opts_.topics.size())));
     for (const auto& t : opts_.topics)
@@ -110,41 +154,52 @@ class KafkaConsumer : public Consumer {
 
   ~KafkaConsumer() override { (void)close(); }
 
+  // Waits up to timeout for the first message, then takes what librdkafka has fetched already, in
+  // batches (one lock of its queue per batch instead of per message).
   Status poll(std::vector<Message>& out, size_t max, Millis timeout) override {
     if (closed_) return Status::closed("poll on a closed consumer of group '" + opts_.group + "'");
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    size_t got = 0;
+    const size_t first = out.size();
+    std::shared_ptr<Batch> batch;
+    rd_kafka_message_t* raw[kPollChunk];
     Status error;
-    while (got < max) {
-      // Once something arrived, take only what is there already (and read no clock for it).
-      Millis left{0};
-      if (got == 0) left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
-      rd_kafka_message_t* m =
-          rd_kafka_consumer_poll(client_->rk.get(), static_cast<int>(std::max<int64_t>(0, left.count())));
-      if (m == nullptr) {
-        if (got > 0 || left <= Millis(0)) break;
-        continue;
+    while (out.size() - first < max && error.is_ok()) {
+      const size_t want = std::min(kPollChunk, max - (out.size() - first));
+      ssize_t n = rd_kafka_consume_batch_queue(client_->queue.get(), 0, raw, want);
+      if (n <= 0) {
+        if (out.size() > first) break;
+        const auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now());
+        if (left <= Millis(0)) break;
+        // Nothing there: wait for one (rd_kafka_consume_batch_queue would wait for a whole batch).
+        raw[0] = rd_kafka_consumer_poll(client_->rk.get(), to_ms(left));
+        n = raw[0] != nullptr ? 1 : 0;
+        if (n == 0) continue;
       }
-      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        error = message_error(m);
-        rd_kafka_message_destroy(m);
-        if (!error.is_ok()) break;
-        continue;
+      if (batch == nullptr) {
+        batch = std::make_shared<Batch>();
+        batch->client = client_;
       }
-      if (add(out, m)) ++got;
+      error = take(out, raw, static_cast<size_t>(n), *batch);
+    }
+    if (batch != nullptr) {
+      // The headers are laid out now that the vector no longer moves.
+      for (size_t i = first; i < out.size(); ++i) {
+        Message& m = out[i];
+        const size_t start = m.cookie[1] >> 32, count = m.cookie[1] & 0xffffffffu;
+        m.headers = std::span<const Header>(batch->headers.data() + start, count);
+        m.cookie[1] = 0;
+        m.backing = batch;
+      }
     }
     maybe_commit();
-    return got > 0 ? Status::ok() : error;
+    return out.size() > first ? Status::ok() : error;
   }
 
   Status ack(const Message& msg) override {
     std::lock_guard lock(mu_);
-    auto it = parts_.find(TpRef{msg.topic, msg.partition});
-    if (it == parts_.end() || it->second.generation != msg.cookie[0]) return {};  // revoked since
-    auto h = it->second.handed_out.find(msg.offset.value());
-    if (h == it->second.handed_out.end()) return {};  // already committed past it
-    h->second = true;
-    it->second.acked = true;
+    auto it = by_generation_.find(msg.cookie[0]);
+    if (it == by_generation_.end()) return {};  // revoked since (or not this consumer's)
+    it->second->tracker.ack(msg.offset.value());
     return {};
   }
 
@@ -175,6 +230,7 @@ class KafkaConsumer : public Consumer {
     {
       std::lock_guard lock(mu_);
       parts_.clear();
+      by_generation_.clear();
     }
     return st;
   }
@@ -221,61 +277,70 @@ class KafkaConsumer : public Consumer {
     }
   }
 
-  // Wraps m into a Message (taking ownership) unless its partition is no longer owned.
-  bool add(std::vector<Message>& out, rd_kafka_message_t* m) {
-    auto b = std::make_shared<Backing>();
-    b->client = client_;
-    b->msg = m;
-    b->topic = rd_kafka_topic_name(m->rkt);
-    uint64_t generation = 0;
-    {
-      std::lock_guard lock(mu_);
-      auto it = parts_.find(TpRef{b->topic, PartitionId(m->partition)});
-      if (it == parts_.end()) return false;  // fetched before a revoke: the new owner gets it
-      generation = it->second.generation;
-      it->second.handed_out.emplace(m->offset, false);
-      it->second.next = std::max(it->second.next, m->offset + 1);
-    }
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR && hdrs != nullptr) {
-      const size_t n = rd_kafka_header_cnt(hdrs);
-      b->headers.reserve(n);
-      for (size_t i = 0; i < n; ++i) {
-        const char* name = nullptr;
-        const void* value = nullptr;
-        size_t size = 0;
-        if (rd_kafka_header_get_all(hdrs, i, &name, &value, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) break;
-        std::string_view key(name);
-        if (key.starts_with(kEncodedNamePrefix)) {
-          if (auto decoded = base64_decode(key.substr(kEncodedNamePrefix.size()))) {
-            b->decoded_names.push_back(std::move(*decoded));
-            key = b->decoded_names.back();
-          }
-        }
-        b->headers.push_back(Header{key, std::string_view(static_cast<const char*>(value), size)});
+  // Turns n messages from librdkafka into Messages appended to out (batch takes ownership of
+  // them): errors and messages of partitions no longer owned are dropped (the new owner gets
+  // those). A message's header run is noted in cookie[1] (start << 32 | count) until poll lays
+  // the headers out. Returns the error that ends the poll, if one came.
+  Status take(std::vector<Message>& out, rd_kafka_message_t** raw, size_t n, Batch& batch) {
+    Status error;
+    std::lock_guard lock(mu_);
+    rd_kafka_topic_t* last_rkt = nullptr;
+    int32_t last_partition = -1;
+    PartState* st = nullptr;
+    for (size_t i = 0; i < n; ++i) {
+      rd_kafka_message_t* m = raw[i];
+      if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (error.is_ok()) error = message_error(m);
+        rd_kafka_message_destroy(m);
+        continue;
       }
+      if (m->rkt != last_rkt || m->partition != last_partition) {  // messages come in runs
+        last_rkt = m->rkt;
+        last_partition = m->partition;
+        auto it = parts_.find(TpRef{rd_kafka_topic_name(m->rkt), PartitionId(m->partition)});
+        st = it != parts_.end() ? &it->second : nullptr;
+      }
+      if (st == nullptr) {  // fetched before a revoke
+        rd_kafka_message_destroy(m);
+        continue;
+      }
+      st->tracker.hand_out(m->offset);
+      batch.msgs.push_back(m);
+      Message& msg = out.emplace_back();
+      msg.topic = rd_kafka_topic_name(m->rkt);  // lives in the topic handle, as long as m
+      msg.partition = PartitionId(m->partition);
+      msg.offset = Offset(m->offset);
+      rd_kafka_timestamp_type_t tstype;
+      msg.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+      if (m->key != nullptr) msg.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
+      if (m->payload != nullptr) msg.value = std::string_view(static_cast<const char*>(m->payload), m->len);
+      msg.cookie[0] = st->generation;
+      msg.cookie[1] = (static_cast<uint64_t>(batch.headers.size()) << 32) | read_headers(m, batch);
     }
-    Message msg;
-    msg.topic = b->topic;
-    msg.partition = PartitionId(m->partition);
-    msg.offset = Offset(m->offset);
-    rd_kafka_timestamp_type_t tstype;
-    msg.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
-    if (m->key != nullptr) msg.key = std::string_view(static_cast<const char*>(m->key), m->key_len);
-    if (m->payload != nullptr) msg.value = std::string_view(static_cast<const char*>(m->payload), m->len);
-    msg.headers = b->headers;
-    msg.cookie[0] = generation;
-    msg.backing = std::move(b);
-    out.push_back(std::move(msg));
-    return true;
+    return error;
   }
 
-  // The committable offset of a partition (dropping its acked prefix), or -1.
-  static int64_t position(PartState& st) {
-    while (!st.handed_out.empty() && st.handed_out.begin()->second)
-      st.handed_out.erase(st.handed_out.begin());
-    if (!st.acked) return -1;
-    return st.handed_out.empty() ? st.next : st.handed_out.begin()->first;
+  // Appends m's headers to batch.headers (names decoded where they were encoded); their count.
+  static uint32_t read_headers(rd_kafka_message_t* m, Batch& batch) {
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR || hdrs == nullptr) return 0;
+    uint32_t count = 0;
+    const char* name = nullptr;
+    const void* value = nullptr;
+    size_t size = 0;
+    for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+         ++i) {
+      std::string_view key(name);
+      if (key.starts_with(kEncodedNamePrefix)) {
+        if (auto decoded = base64_decode(key.substr(kEncodedNamePrefix.size()))) {
+          batch.decoded_names.push_back(std::move(*decoded));
+          key = batch.decoded_names.back();
+        }
+      }
+      batch.headers.push_back(Header{key, std::string_view(static_cast<const char*>(value), size)});
+      ++count;
+    }
+    return count;
   }
 
   void maybe_commit() {
@@ -298,7 +363,7 @@ class KafkaConsumer : public Consumer {
         if (only != nullptr &&
             rd_kafka_topic_partition_list_find(only, tp.topic.c_str(), tp.partition.value()) == nullptr)
           continue;
-        int64_t pos = position(st);
+        int64_t pos = st.tracker.position();
         if (pos < 0 || (async && pos <= st.committed)) continue;
         rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition.value())->offset = pos;
         st.committed = pos;
@@ -322,7 +387,10 @@ class KafkaConsumer : public Consumer {
       assigned_once_ = true;
       {
         std::lock_guard lock(mu_);
-        if (!cooperative) parts_.clear();
+        if (!cooperative) {
+          parts_.clear();
+          by_generation_.clear();
+        }
         for (int i = 0; i < parts->cnt; ++i) {
           PartState st;
           st.generation = ++generations;  // unique in the process: acks never match another consumer's
@@ -331,7 +399,10 @@ class KafkaConsumer : public Consumer {
             auto it = start_at_.find(tp);
             parts->elems[i].offset = it != start_at_.end() ? it->second : RD_KAFKA_OFFSET_BEGINNING;
           }
-          parts_[std::move(tp)] = std::move(st);
+          auto& slot = parts_[std::move(tp)];
+          if (slot.generation != 0) by_generation_.erase(slot.generation);
+          slot = std::move(st);
+          by_generation_[slot.generation] = &slot;
         }
       }
       if (cooperative) {
@@ -349,8 +420,12 @@ class KafkaConsumer : public Consumer {
       }
       {
         std::lock_guard lock(mu_);
-        for (int i = 0; i < parts->cnt; ++i)
-          parts_.erase(TopicPartition{parts->elems[i].topic, PartitionId(parts->elems[i].partition)});
+        for (int i = 0; i < parts->cnt; ++i) {
+          auto it = parts_.find(TpRef{parts->elems[i].topic, PartitionId(parts->elems[i].partition)});
+          if (it == parts_.end()) continue;
+          by_generation_.erase(it->second.generation);
+          parts_.erase(it);
+        }
       }
       if (cooperative) {
         error = rd_kafka_incremental_unassign(rk, parts);
@@ -378,8 +453,9 @@ class KafkaConsumer : public Consumer {
   bool assigned_once_ = false;  // the group answered our join at least once (maybe with nothing)
   std::chrono::steady_clock::time_point last_commit_;
 
-  mutable std::mutex mu_;  // guards parts_ (ack comes from any thread)
-  std::map<TopicPartition, PartState, TpLess> parts_;
+  mutable std::mutex mu_;  // guards parts_ and by_generation_ (ack comes from any thread)
+  std::map<TopicPartition, PartState, TpLess> parts_;  // nodes are stable: by_generation_ points in
+  std::unordered_map<uint64_t, PartState*> by_generation_;
   static inline std::atomic<uint64_t> generations{0};
 };
 
