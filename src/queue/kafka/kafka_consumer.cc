@@ -52,7 +52,7 @@ class OffsetTracker {
   void ack(int64_t offset) {
     acked_ = true;
     if (out_.empty() || offset < out_.front().offset) return;  // committable already
-    if (offset == out_.front().offset) {  // the common, in-order case
+    if (offset == out_.front().offset) {                       // the common, in-order case
       out_.pop_front();
     } else {
       auto it = std::lower_bound(out_.begin(), out_.end(), offset,
@@ -381,7 +381,11 @@ class KafkaConsumer : public Consumer {
   }
 
   void rebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
-    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+    // The protocol is NULL once the consumer is leaving the group (a revoke inside
+    // rd_kafka_consumer_close): the last one known then decides how to unassign.
+    if (const char* protocol = rd_kafka_rebalance_protocol(rk))
+      cooperative_ = std::strcmp(protocol, "COOPERATIVE") == 0;
+    const bool cooperative = cooperative_;
     rd_kafka_error_t* error = nullptr;
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
       assigned_once_ = true;
@@ -451,6 +455,7 @@ class KafkaConsumer : public Consumer {
   uint64_t member_id_ = 0;  // in GroupRegistry; 0 for ephemeral groups
   bool closed_ = false;
   bool assigned_once_ = false;  // the group answered our join at least once (maybe with nothing)
+  bool cooperative_ = true;     // the group's rebalance protocol, as last seen in a rebalance
   std::chrono::steady_clock::time_point last_commit_;
 
   mutable std::mutex mu_;  // guards parts_ and by_generation_ (ack comes from any thread)
