@@ -10,12 +10,17 @@
 namespace sluice::pipeline {
 namespace {
 
-TEST(PipelineSettings, DefaultsEnvironmentAndOptions) {
-  std::map<std::string, std::string> env;
-  auto getenv = [&](const char* n) -> const char* {
+// A getenv over a map the test fills.
+auto lookup_in(const std::map<std::string, std::string>& env) {
+  return [&env](const char* n) -> const char* {
     auto it = env.find(n);
     return it == env.end() ? nullptr : it->second.c_str();
   };
+}
+
+TEST(PipelineSettings, DefaultsEnvironmentAndOptions) {
+  std::map<std::string, std::string> env;
+  auto getenv = lookup_in(env);
   auto d = resolve_settings({}, "/data", getenv);
   ASSERT_TRUE(d.is_ok()) << d.status().to_string();
   EXPECT_EQ(d->index, "local:/data/index");
@@ -47,10 +52,7 @@ TEST(PipelineSettings, DefaultsEnvironmentAndOptions) {
 // commit_interval; sluice's own names win over them, and options over both.
 TEST(PipelineSettings, GroupStartAndCommitSettingsTakeTheSeedsKafkaNames) {
   std::map<std::string, std::string> env;
-  auto getenv = [&](const char* n) -> const char* {
-    auto it = env.find(n);
-    return it == env.end() ? nullptr : it->second.c_str();
-  };
+  auto getenv = lookup_in(env);
   auto d = resolve_settings({}, "/data", getenv);
   ASSERT_TRUE(d.is_ok()) << d.status().to_string();
   EXPECT_EQ(d->group, "sluice");
