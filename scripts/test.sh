@@ -33,7 +33,7 @@ run_ctest() {  # run_ctest DIR TIMEOUT [ctest args...]: runs and tees to DIR/cte
   if (cd "$dir" && ctest --output-on-failure --timeout "$timeout" -j 2 "$@") | tee "$dir/ctest.log"; then
     return 0
   fi
-  # librdkafka 2.0.2 (Debian 12) can hang or assert when a consumer closes while a cooperative
+  # librdkafka 2.0.2 (Debian 12) can assert when a consumer closes while a cooperative
   # rebalance is still assigning (docs/kafka.md, "Known with librdkafka 2.0.2"); seen rarely, under
   # AddressSanitizer. When only kafka conformance tests failed, they get one more run; any other
   # failure, or a second one, fails the build.

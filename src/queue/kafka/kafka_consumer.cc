@@ -222,7 +222,8 @@ class KafkaConsumer : public Consumer {
           {{"group", opts_.group}, {"error", st.to_string()}});
       st = Status::ok();
     }
-    // Leaves the group; the rebalance callback runs (revoking, committing) inside.
+    give_up_partitions();
+    // Leaves the group (the partitions were revoked above, so no rebalance is left for it to run).
     rd_kafka_resp_err_t err = rd_kafka_consumer_close(client_->rk.get());
     if (st.is_ok()) st = kafka_status(err, "leaving group '" + opts_.group + "' on " + cluster_->where());
     closed_ = true;
@@ -253,6 +254,37 @@ class KafkaConsumer : public Consumer {
     while (!assigned_once_ && std::chrono::steady_clock::now() < deadline) {
       if (rd_kafka_message_t* m = rd_kafka_consumer_poll(client_->rk.get(), 50)) rd_kafka_message_destroy(m);
     }
+  }
+
+  // librdkafka 2.0.2 can hang in rd_kafka_consumer_close when a cooperative rebalance runs inside
+  // it (librdkafka#4527, fixed in 2.4): the close turns the pending incremental assignment into an
+  // unassign and then waits forever for an unassign call. So the consumer unsubscribes first and
+  // serves its rebalances here (the revoke callback commits what was acked) until it owns nothing;
+  // the close that follows has nothing left to revoke. Messages fetched meanwhile are dropped,
+  // never handed out nor committed: the next owner gets them.
+  void give_up_partitions() {
+    rd_kafka_t* rk = client_->rk.get();
+    if (rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      log::warn("kafka unsubscribe before close failed", {{"group", opts_.group}, {"error", rd_kafka_err2name(err)}});
+      return;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (owns_partitions(rk)) {
+      if (std::chrono::steady_clock::now() >= deadline) {
+        log::warn("kafka: partitions still assigned 10 s after unsubscribing; closing anyway",
+                  {{"group", opts_.group}});
+        return;
+      }
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 20)) rd_kafka_message_destroy(m);
+    }
+  }
+
+  static bool owns_partitions(rd_kafka_t* rk) {
+    rd_kafka_topic_partition_list_t* parts = nullptr;
+    if (rd_kafka_assignment(rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+    const bool any = parts->cnt > 0;
+    rd_kafka_topic_partition_list_destroy(parts);
+    return any;
   }
 
   // A consumer error: which end the poll (returned) and which are the cluster's passing weather
