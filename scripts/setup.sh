@@ -11,7 +11,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libhnswlib-dev libpoppler-private-dev libxml2-dev libzip-dev poppler-utils poppler-data
   redis-server redis-tools
-  librdkafka-dev
+  librdkafka-dev libhiredis-dev
   procps time python3
 )
 

@@ -66,6 +66,10 @@ class [[nodiscard]] Status {
     return {ErrorClass::kBadInput, Code::kTooLarge, std::move(msg)};
   }
   static Status busy(std::string msg) { return {ErrorClass::kRetriable, Code::kBusy, std::move(msg)}; }
+  // A server that cannot be reached or does not answer now (connection refused or lost).
+  static Status unavailable(std::string msg) {
+    return {ErrorClass::kRetriable, Code::kIoError, std::move(msg)};
+  }
   static Status resource_limit(std::string msg) {
     return {ErrorClass::kResourceLimit, Code::kBusy, std::move(msg)};
   }

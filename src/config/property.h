@@ -52,6 +52,10 @@ struct QueryPair {
 };
 std::vector<QueryPair> split_query(std::string_view query);
 
+// %XX decoding of a URI part, so a password may hold '&', '=', '@' or '%'; '+' stays '+' (SASL
+// mechanisms and base64 secrets use it). `what` names the part in the error.
+[[nodiscard]] Result<std::string> percent_decode(std::string_view s, std::string_view what);
+
 // Parses "k=v&k2=v2" (a URI query) against the table. Unknown names and bad values are BadInput
 // naming the setting, what was given and what is accepted. `what` names the owner in messages.
 [[nodiscard]] Result<Values> parse_query(std::string_view query, std::span<const Property> table,

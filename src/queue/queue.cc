@@ -1,7 +1,12 @@
 #include "queue/queue.h"
 
+#include <unistd.h>
+
+#include <atomic>
+
 #include "queue/kafka/kafka_queue.h"
 #include "queue/log/log_queue.h"
+#include "queue/redis/redis_queue.h"
 
 namespace sluice::queue {
 
@@ -40,6 +45,13 @@ Status ensure_topic(Admin& admin, std::string_view name, const TopicConfig& cfg)
   return st.code() == Code::kAlreadyExists ? Status::ok() : st;
 }
 
+std::string default_member_name() {
+  static std::atomic<uint64_t> counter{0};
+  char host[256] = {0};
+  ::gethostname(host, sizeof host - 1);
+  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(++counter);
+}
+
 Status validate_group_name(std::string_view name) {
   return validate_name(name, "group");
 }
@@ -60,7 +72,8 @@ Result<std::unique_ptr<Queue>> open_queue(std::string_view uri, const QueueOpenO
     return log::open_log_queue(opts);
   }
   if (scheme == "kafka") return kafka::open_kafka_queue(uri);
-  if (scheme == "redis" || scheme == "amqp") {
+  if (scheme == "redis" || scheme == "rediss") return redis::open_redis_queue(uri);
+  if (scheme == "amqp") {
     return Status::unsupported("queue backend '" + std::string(scheme) +
                                "' is not built into this version of sluice yet; use log:DIR");
   }

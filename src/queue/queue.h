@@ -248,6 +248,10 @@ struct QueueOpenOptions {
 // same time; the existing topic's settings are kept). Other errors are returned.
 [[nodiscard]] Status ensure_topic(Admin& admin, std::string_view name, const TopicConfig& cfg);
 
+// A consumer's name when ConsumerOptions::member_name is empty: "<host>:<pid>:<n>", unique in
+// the process.
+std::string default_member_name();
+
 // Checks a topic name the way Kafka does: 1..249 chars of [A-Za-z0-9._-], not "." or "..".
 [[nodiscard]] Status validate_topic_name(std::string_view name);
 // Group names follow the same rule (they name directories and Kafka groups alike).

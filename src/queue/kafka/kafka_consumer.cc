@@ -15,6 +15,7 @@
 #include "base/log.h"
 #include "queue/kafka/kafka_client.h"
 #include "queue/kafka/kafka_errors.h"
+#include "queue/offset_tracker.h"
 
 namespace sluice::queue::kafka {
 namespace {
@@ -39,45 +40,6 @@ struct Batch {
   }
 };
 
-// The acknowledgement state of one assigned partition: the offsets handed out and not yet
-// committable, in order, each with whether it was acked. Kafka offsets may have gaps (control
-// records, compaction), so the offsets themselves are kept, not a bitmap from a base.
-class OffsetTracker {
- public:
-  void hand_out(int64_t offset) {
-    if (offset < next_) return;  // a rewind (offset reset): already tracked or already committable
-    out_.push_back({offset, false});
-    next_ = offset + 1;
-  }
-  void ack(int64_t offset) {
-    acked_ = true;
-    if (out_.empty() || offset < out_.front().offset) return;  // committable already
-    if (offset == out_.front().offset) {                       // the common, in-order case
-      out_.pop_front();
-    } else {
-      auto it = std::lower_bound(out_.begin(), out_.end(), offset,
-                                 [](const Slot& s, int64_t o) { return s.offset < o; });
-      if (it != out_.end() && it->offset == offset) it->acked = true;
-    }
-    while (!out_.empty() && out_.front().acked) out_.pop_front();
-  }
-  // Where the group may resume: the first offset handed out and not acked, or one past the last
-  // one handed out; -1 while nothing was acked since the assignment.
-  int64_t position() const {
-    if (!acked_) return -1;
-    return out_.empty() ? next_ : out_.front().offset;
-  }
-
- private:
-  struct Slot {
-    int64_t offset;
-    bool acked;
-  };
-  std::deque<Slot> out_;
-  int64_t next_ = -1;  // one past the last offset handed out
-  bool acked_ = false;
-};
-
 struct PartState {
   uint64_t generation = 0;
   OffsetTracker tracker;
@@ -86,13 +48,6 @@ struct PartState {
 
 // How many messages one call takes from librdkafka's queue.
 constexpr size_t kPollChunk = 256;
-
-std::string default_member_name() {
-  static std::atomic<uint64_t> counter{0};
-  char host[256] = {0};
-  ::gethostname(host, sizeof host - 1);
-  return std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(++counter);
-}
 
 class KafkaConsumer : public Consumer {
  public:

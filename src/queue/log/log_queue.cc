@@ -726,12 +726,7 @@ Result<std::unique_ptr<Consumer>> LogQueue::make_consumer(ConsumerOptions opts) 
   if (opts.topics.empty()) return Status::invalid_argument("a consumer needs at least one topic");
   for (const auto& t : opts.topics) SLUICE_RETURN_IF_ERROR(find_topic(t, opts_.auto_create_topics).status());
   SLUICE_ASSIGN_OR_RETURN(auto coord, coordinator(opts.group, opts.ephemeral));
-  static std::atomic<uint64_t> counter{0};
-  if (opts.member_name.empty()) {
-    char host[256] = {0};
-    ::gethostname(host, sizeof host - 1);
-    opts.member_name = std::string(host) + ":" + std::to_string(::getpid()) + ":" + std::to_string(++counter);
-  }
+  if (opts.member_name.empty()) opts.member_name = default_member_name();
   auto c = std::make_unique<LogConsumer>(this, opts, coord);
   SLUICE_RETURN_IF_ERROR(coord->join(c.get(), opts.member_name, opts.topics, opts.start_from));
   return std::unique_ptr<Consumer>(std::move(c));
