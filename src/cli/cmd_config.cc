@@ -8,6 +8,7 @@
 #include "config/property.h"
 #include "pipeline/settings.h"
 #include "queue/log/log_queue.h"
+#include "queue/redis/redis_queue.h"
 
 namespace sluice::cli {
 
@@ -19,7 +20,7 @@ std::string configuration_markdown() {
       "## Command-line options shared by every command\n\n"
       "| option | environment | default | description |\n|---|---|---|---|\n"
       "| `--data DIR` | `SLUICE_DATA` | `./sluice-data` | Where every embedded part keeps its files |\n"
-      "| `--queue URI` | `SLUICE_QUEUE` | `log:<data>/queue` | The queue: `log:DIR[?settings]` |\n\n"
+      "| `--queue URI` | `SLUICE_QUEUE` | `log:<data>/queue` | The queue: `log:DIR[?settings]`, `kafka://HOSTS[?props]`, `redis://HOST[:PORT][/DB][?settings]` |\n\n"
       "Precedence: flag, then environment, then default.\n\n"
       "## Queue `log:` (the embedded log)\n\n"
       "Settings go in the URI's query: `log:./sluice-data/queue?fsync=interval&compression=lz4`.\n"
@@ -29,6 +30,12 @@ std::string configuration_markdown() {
       "\nPer-topic retention (`sluice topics create NAME --retention-ms MS --retention-bytes N`) is kept in\n"
       "the topic's `topic.json`; by default data is kept, and a segment is never deleted before every\n"
       "group that reads the topic has consumed it.\n";
+  out +=
+      "\n## Queue `redis://` (Redis Streams)\n\n"
+      "`redis://[user:password@]host[:port][/db][?settings]`; the password may instead come from\n"
+      "`SLUICE_REDIS_PASSWORD` or `REDIS_PASSWORD`. `rediss://` (TLS) is refused: Debian 12's hiredis is\n"
+      "built without TLS. Settings go in the query (docs/redis.md says how they map onto streams):\n\n";
+  out += config::markdown_table(queue::redis::redis_properties());
   out +=
       "\n## Pipeline settings (`sluice ingest`, `sluice search`)\n\n"
       "Each is a command-line option and an environment variable (the seeds' names are accepted as\n"

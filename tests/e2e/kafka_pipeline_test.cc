@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "e2e/sluice_runner.h"
+#include "e2e/scale_out_fixture.h"
 #include "pipeline/stages.h"
 
 namespace {
@@ -80,107 +80,12 @@ class MockCluster {
   std::string bootstrap_;
 };
 
-// doc source -> chunk count, from the local index's SQLite file.
-std::map<std::string, int> chunks_by_source(const std::string& data) {
-  std::map<std::string, int> out;
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2((data + "/index/index.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
-    sqlite3_close(db);
-    return out;
-  }
-  sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(
-      db,
-      "SELECT d.source, COUNT(c.id) FROM documents d LEFT JOIN chunks c ON c.doc_id = d.doc_id "
-      "GROUP BY d.doc_id",
-      -1, &s, nullptr);
-  while (sqlite3_step(s) == SQLITE_ROW) {
-    out[reinterpret_cast<const char*>(sqlite3_column_text(s, 0))] = sqlite3_column_int(s, 1);
-  }
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return out;
-}
-
-int duplicate_chunks(const std::string& data) {
-  sqlite3* db = nullptr;
-  sqlite3_open_v2((data + "/index/index.db").c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
-  sqlite3_stmt* s = nullptr;
-  sqlite3_prepare_v2(db, "SELECT COUNT(*) - COUNT(DISTINCT chunk_id) FROM chunks", -1, &s, nullptr);
-  int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
-  sqlite3_finalize(s);
-  sqlite3_close(db);
-  return n;
-}
-
-class KafkaPipelineTest : public ::testing::Test {
+class KafkaPipelineTest : public ScaleOutTest {
  protected:
-  void SetUp() override {
-    docs_ = dir_.path() + "/docs";
-    fs::create_directories(docs_);
-    for (const char* f : {"english.pdf", "guide.md", "page.html", "people.csv", "chinese_gbk.txt"}) {
-      fs::copy_file(std::string(SLUICE_SOURCE_DIR) + "/tests/fixtures/parse/" + f, docs_ + "/" + f);
-    }
-    for (int i = 0; i < 40; ++i) {
-      std::string text = "# Note " + std::to_string(i) + "\n\n";
-      for (int j = 0; j <= i % 5; ++j) {
-        text += "Paragraph " + std::to_string(j) + " of note " + std::to_string(i) +
-                " about partitions, consumer groups and rebalancing in a Kafka cluster.\n\n";
-      }
-      write_file(docs_ + "/note" + std::to_string(i) + ".md", text);
-    }
-    // The clean run: the same folder on the embedded log.
-    RunResult clean = run_sluice({"ingest", docs_, "--data", dir_.path() + "/clean", "--progress", "none"});
-    ASSERT_EQ(clean.exit_code, 0) << describe(clean);
-    clean_ = chunks_by_source(dir_.path() + "/clean");
-    ASSERT_EQ(clean_.size(), 45u);
-  }
-  static void write_file(const std::string& path, const std::string& text) {
-    FILE* f = std::fopen(path.c_str(), "w");
-    ASSERT_NE(f, nullptr);
-    std::fwrite(text.data(), 1, text.size(), f);
-    std::fclose(f);
-  }
   std::string uri(const MockCluster& mc) const {
     // Short session timeouts so that a killed worker's partitions move within seconds.
     return "kafka://" + mc.bootstrap() + "?session.timeout.ms=6000&heartbeat.interval.ms=300";
   }
-  // A worker on a thread of its own; stop it with its flag (SIGTERM) or kill its process group.
-  struct Worker {
-    std::atomic<bool> stop{false};
-    RunResult result;
-    std::thread thread;
-  };
-  void start_worker(Worker& w, const MockCluster& mc, const std::string& data, int stop_signal = SIGTERM) {
-    w.thread = std::thread([&w, this, &mc, data, stop_signal] {
-      RunOptions o;
-      o.terminate = &w.stop;
-      o.terminate_signal = stop_signal;
-      o.kill_after = std::chrono::milliseconds(240000);
-      w.result = run_sluice({"worker", "--queue", uri(mc), "--data", data}, o);
-    });
-  }
-  RunResult ingest(const MockCluster& mc, const std::string& data) {
-    RunOptions o;
-    o.kill_after = std::chrono::milliseconds(240000);
-    return run_sluice(
-        {"ingest", docs_, "--no-workers", "--queue", uri(mc), "--data", data, "--progress", "none", "--json"},
-        o);
-  }
-
-  // The ingest ended well and the index equals the clean run's: every document once, its chunk
-  // count the same, no chunk twice.
-  void expect_clean_run_equivalent(const RunResult& r, const std::string& data) {
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
-    json s = json::parse(split_lines(r.out).back());
-    EXPECT_EQ(s["ok"], 45) << s.dump();
-    EXPECT_EQ(chunks_by_source(data), clean_);
-    EXPECT_EQ(duplicate_chunks(data), 0);
-  }
-
-  TempDir dir_{"sluice-kafka-e2e"};
-  std::string docs_;
-  std::map<std::string, int> clean_;
 };
 
 TEST_F(KafkaPipelineTest, TwoWorkersShareTheWork) {
@@ -188,9 +93,9 @@ TEST_F(KafkaPipelineTest, TwoWorkersShareTheWork) {
   ASSERT_FALSE(mc.bootstrap().empty());
   const std::string data = dir_.path() + "/data";
   Worker a, b;
-  start_worker(a, mc, data);
-  start_worker(b, mc, data);
-  RunResult r = ingest(mc, data);
+  start_worker(a, uri(mc), data);
+  start_worker(b, uri(mc), data);
+  RunResult r = ingest(uri(mc), data);
   a.stop = b.stop = true;
   a.thread.join();
   b.thread.join();
@@ -208,8 +113,8 @@ TEST_F(KafkaPipelineTest, BrokerDownAndAWorkerKilledLoseNothing) {
   ASSERT_FALSE(mc.bootstrap().empty());
   const std::string data = dir_.path() + "/data";
   Worker a, b;
-  start_worker(a, mc, data);
-  start_worker(b, mc, data, SIGKILL);  // b dies with SIGKILL, mid-run, holding work
+  start_worker(a, uri(mc), data);
+  start_worker(b, uri(mc), data, SIGKILL);  // b dies with SIGKILL, mid-run, holding work
   std::thread chaos([&] {
     std::this_thread::sleep_for(std::chrono::seconds(4));
     EXPECT_EQ(mc.command("broker-down 2"), "ok");
@@ -222,7 +127,7 @@ TEST_F(KafkaPipelineTest, BrokerDownAndAWorkerKilledLoseNothing) {
     EXPECT_EQ(mc.command("errors Fetch NOT_LEADER_FOR_PARTITION 3"), "ok");
     EXPECT_EQ(mc.command("errors OffsetCommit COORDINATOR_NOT_AVAILABLE 2"), "ok");
   });
-  RunResult r = ingest(mc, data);
+  RunResult r = ingest(uri(mc), data);
   chaos.join();
   a.stop = true;
   a.thread.join();
@@ -239,8 +144,8 @@ TEST_F(KafkaPipelineTest, LeadersMovedAndABrokerDownDuringProduceLoseNothing) {
   // until it returns, so the producer must hold and retry those tasks.
   ASSERT_EQ(mc.command("broker-down 1"), "ok");
   Worker a, b;
-  start_worker(a, mc, data);
-  start_worker(b, mc, data);
+  start_worker(a, uri(mc), data);
+  start_worker(b, uri(mc), data);
   std::thread chaos([&] {
     std::this_thread::sleep_for(std::chrono::seconds(2));
     EXPECT_EQ(mc.command("broker-up 1"), "ok");
@@ -257,7 +162,7 @@ TEST_F(KafkaPipelineTest, LeadersMovedAndABrokerDownDuringProduceLoseNothing) {
       }
     }
   });
-  RunResult r = ingest(mc, data);
+  RunResult r = ingest(uri(mc), data);
   chaos.join();
   a.stop = b.stop = true;
   a.thread.join();

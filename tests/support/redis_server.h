@@ -19,6 +19,7 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <vector>
 
 #include "base/status.h"
 
@@ -54,10 +55,15 @@ class RedisServer {
       pid_ = ::fork();
       if (pid_ < 0) return Status::io_error("fork for redis-server");
       if (pid_ == 0) {
-        const std::string port = std::to_string(port_);
-        ::execl("/usr/bin/redis-server", "redis-server", "--port", port.c_str(), "--bind", "127.0.0.1", "--dir",
-                dir_.c_str(), "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize",
-                "no", "--loglevel", "warning", "--logfile", (dir_ + "/redis.log").c_str(), nullptr);
+        std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                                         "--dir", dir_, "--appendonly", "yes", "--appendfsync", "everysec",
+                                         "--save", "", "--daemonize", "no", "--loglevel", "warning",
+                                         "--logfile", dir_ + "/redis.log"};
+        args.insert(args.end(), extra_args.begin(), extra_args.end());
+        std::vector<char*> argv;
+        for (auto& a : args) argv.push_back(a.data());
+        argv.push_back(nullptr);
+        ::execv("/usr/bin/redis-server", argv.data());
         ::_exit(127);
       }
       if (wait_ready()) return {};
@@ -73,6 +79,9 @@ class RedisServer {
     kill_now(crash ? SIGKILL : SIGTERM);
     restarting_ = true;
   }
+
+  // More redis-server arguments (e.g. {"--requirepass", "pw"}); set before start().
+  std::vector<std::string> extra_args;
 
   int port() const { return port_; }
   std::string uri(const std::string& query = "") const {
@@ -105,7 +114,9 @@ class RedisServer {
       redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
       if (c != nullptr && c->err == 0) {
         auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-        bool ok = r != nullptr && r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG";
+        // PONG, or NOAUTH from a server started with --requirepass: either way it answers.
+        bool ok = r != nullptr && ((r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG") ||
+                                   (r->type == REDIS_REPLY_ERROR && std::string(r->str, r->len).starts_with("NOAUTH")));
         if (r != nullptr) freeReplyObject(r);
         redisFree(c);
         if (ok) return true;  // not "LOADING": the AOF was read back

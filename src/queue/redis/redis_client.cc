@@ -199,6 +199,9 @@ Status Conn::open() {
   if (s_.db != 0) {
     std::string db = std::to_string(s_.db);
     SLUICE_ASSIGN_OR_RETURN(Reply r, run({"SELECT", db}));
+  } else {
+    // A server that wants a password says so now (NOAUTH), not at the first real command.
+    SLUICE_ASSIGN_OR_RETURN(Reply r, run({"PING"}));
   }
   return {};
 }

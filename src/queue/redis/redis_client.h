@@ -33,6 +33,7 @@
 #include "base/status.h"
 #include "config/property.h"
 #include "queue/queue.h"
+#include "queue/redis/redis_queue.h"
 
 namespace sluice::queue::redis {
 
@@ -53,9 +54,6 @@ struct RedisSettings {
 
   std::string where() const;  // "redis 127.0.0.1:6379/0", for messages
 };
-
-// The URI's settings table (docs/CONFIGURATION.md).
-std::span<const config::Property> redis_properties();
 
 // Parses a redis:// URI; SLUICE_REDIS_PASSWORD (or REDIS_PASSWORD) gives the password when the
 // URI has none, so it need not appear in process lists. rediss:// is refused: Debian 12's hiredis

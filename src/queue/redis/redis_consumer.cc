@@ -109,32 +109,37 @@ class RedisConsumer : public Consumer {
 
   ~RedisConsumer() override { (void)close(); }
 
+  // A server that is away (restarting, unreachable) is weather, not an error of the poll: it is
+  // logged, the poll waits and tries again until its timeout, and returns what it has (maybe
+  // nothing). Errors that waiting cannot fix (a refused password, a corrupt entry) are returned.
   Status poll(std::vector<Message>& out, size_t max, Millis timeout) override {
     if (closed_) return Status::closed("poll on a closed consumer of group '" + opts_.group + "'");
     last_poll_ = Clock::now();
     const auto deadline = Clock::now() + timeout;
     const size_t first = out.size();
-    Status error;
     while (out.size() - first < max) {
+      Status st;
       if (!opts_.ephemeral && Clock::now() - last_rebalance_ >= kRebalanceEvery) {
         last_rebalance_ = Clock::now();
-        Status st = rebalance();
-        if (!st.is_ok()) {
-          error = st;
-          log::warn("redis consumer: rebalance failed", {{"group", opts_.group}, {"error", st.to_string()}});
-        }
+        st = rebalance();
       }
       const auto left = std::chrono::duration_cast<Millis>(deadline - Clock::now());
-      Status st = read(out, max - (out.size() - first), std::clamp(left, Millis(0), kBlockSlice));
+      if (st.is_ok()) st = read(out, max - (out.size() - first), std::clamp(left, Millis(0), kBlockSlice));
+      if (!st.is_ok() && st.code() == Code::kNotFound && !opts_.ephemeral) {
+        st = ensure_groups();  // NOGROUP: the server lost the group (restarted without persistence)
+      }
       if (!st.is_ok()) {
-        error = st;
-        if (st.code() == Code::kNotFound && !opts_.ephemeral) (void)ensure_groups();  // NOGROUP: recreated
+        if (st.error_class() != ErrorClass::kRetriable) return out.size() > first ? Status::ok() : st;
+        if (Clock::now() - last_outage_log_ > std::chrono::seconds(5)) {
+          last_outage_log_ = Clock::now();
+          log::warn("redis consumer: server away, retrying", {{"group", opts_.group}, {"error", st.to_string()}});
+        }
+        std::this_thread::sleep_for(std::clamp(left, Millis(1), kBlockSlice));
       }
       if (out.size() > first || Clock::now() >= deadline) break;
-      if (!st.is_ok()) std::this_thread::sleep_for(std::min(left, kBlockSlice));  // the server is away
     }
     (void)maybe_commit(false);
-    return out.size() > first ? Status::ok() : error;
+    return {};
   }
 
   Status ack(const Message& msg) override {
@@ -553,7 +558,7 @@ class RedisConsumer : public Consumer {
   std::unique_ptr<Conn> hb_conn_;  // the heartbeat thread's
   bool closed_ = false;
   bool had_deleted_ = false;
-  Clock::time_point last_rebalance_{}, last_commit_{}, last_trim_{};
+  Clock::time_point last_rebalance_{}, last_commit_{}, last_trim_{}, last_outage_log_{};
   std::atomic<Clock::time_point> last_poll_{Clock::now()};
   std::deque<Message> buffered_;
 

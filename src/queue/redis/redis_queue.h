@@ -14,9 +14,11 @@
 #pragma once
 
 #include <memory>
+#include <span>
 #include <string_view>
 
 #include "base/status.h"
+#include "config/property.h"
 #include "queue/queue.h"
 
 namespace sluice::queue::redis {
@@ -24,5 +26,8 @@ namespace sluice::queue::redis {
 // Opens a Redis queue; connects at once (a retriable error naming the server when it does not
 // answer, a BadInput when it refuses the password).
 [[nodiscard]] Result<std::unique_ptr<Queue>> open_redis_queue(std::string_view uri);
+
+// The URI's settings table (docs/CONFIGURATION.md).
+std::span<const config::Property> redis_properties();
 
 }  // namespace sluice::queue::redis
