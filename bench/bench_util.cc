@@ -1,6 +1,9 @@
 // Machine facts, temporary directories and statistics for the benchmarks (see bench_util.h).
 #include "bench_util.h"
 
+#include <atomic>
+#include <cstdio>
+
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
@@ -213,6 +216,77 @@ int64_t percentile_sorted(const std::vector<int64_t>& sorted, double q) {
 double round_to(double v, int digits) {
   double scale = std::pow(10.0, digits);
   return std::round(v * scale) / scale;
+}
+
+std::string key_of(int64_t i) {
+  return "doc-" + std::to_string(i % 10007);
+}
+
+double sluice_produce(queue::Queue& q, const std::string& topic, int64_t messages, size_t size, const char* who) {
+  std::atomic<int64_t> failed{0};
+  queue::ProducerOptions po;
+  po.on_delivery = [&](const queue::DeliveryReport& r) {
+    if (!r.status.is_ok()) ++failed;
+  };
+  auto p = q.make_producer(po);
+  if (!p.is_ok()) {
+    std::fprintf(stderr, "%s: %s\n", who, p.status().to_string().c_str());
+    return 0;
+  }
+  std::string value(size, 'x');
+  auto t0 = Clock::now();
+  for (int64_t i = 0; i < messages; ++i) {
+    std::string key = key_of(i);
+    queue::OutMessage m;
+    m.topic = topic;
+    m.key = key;
+    m.value = value;
+    auto r = (*p)->send(m);
+    if (!r.is_ok()) {
+      std::fprintf(stderr, "%s: send: %s\n", who, r.status().to_string().c_str());
+      return 0;
+    }
+  }
+  Status st = (*p)->flush(std::chrono::milliseconds(60000));
+  double secs = seconds_since(t0);
+  if (!st.is_ok() || failed != 0) std::fprintf(stderr, "%s: sluice producer: %s\n", who, st.to_string().c_str());
+  return messages / secs;
+}
+
+double sluice_consume(queue::Queue& q, const std::string& topic, const std::string& group, int64_t messages,
+                      const char* who) {
+  queue::ConsumerOptions co;
+  co.group = group;
+  co.topics = {topic};
+  auto c = q.make_consumer(co);
+  if (!c.is_ok()) {
+    std::fprintf(stderr, "%s: %s\n", who, c.status().to_string().c_str());
+    return 0;
+  }
+  std::vector<queue::Message> batch;
+  int64_t got = 0;
+  Clock::time_point t0;
+  bool started = false;
+  while (got < messages) {
+    batch.clear();
+    Status st = (*c)->poll(batch, 4096, std::chrono::milliseconds(100));
+    if (!st.is_ok()) {
+      std::fprintf(stderr, "%s: poll: %s\n", who, st.to_string().c_str());
+      return 0;
+    }
+    if (!batch.empty() && !started) {
+      t0 = Clock::now();
+      started = true;
+    }
+    for (const auto& m : batch) {
+      (void)(*c)->ack(m);
+      ++got;
+    }
+  }
+  (void)(*c)->commit();
+  double secs = seconds_since(t0);
+  (void)(*c)->close();
+  return got / secs;
 }
 
 }  // namespace sluice::bench

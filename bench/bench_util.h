@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "queue/queue.h"
 
 namespace sluice::bench {
 
@@ -61,5 +62,16 @@ int64_t percentile_sorted(const std::vector<int64_t>& sorted, double q);
 
 // Rounds to `digits` decimals, to keep the JSON readable.
 double round_to(double v, int digits = 3);
+
+// The queue benchmarks' common loops, through sluice's Queue interface.
+// Keys "doc-N" for 10,007 distinct documents: every partition gets messages.
+std::string key_of(int64_t i);
+// Sends messages values of size bytes with key_of keys and flushes; msgs/s (0 on failure, said on
+// stderr prefixed with who).
+double sluice_produce(queue::Queue& q, const std::string& topic, int64_t messages, size_t size, const char* who);
+// Reads messages messages in a new group, acking each and committing at the end; msgs/s from the
+// first message (the group join is not the loop's).
+double sluice_consume(queue::Queue& q, const std::string& topic, const std::string& group, int64_t messages,
+                      const char* who);
 
 }  // namespace sluice::bench

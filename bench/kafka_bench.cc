@@ -41,9 +41,7 @@ struct Options {
 // figure of both sides (measured: ~200k msgs/s for both with it, 0.1 s runs without).
 constexpr const char* kQueuedMinMessages = "1000000";
 
-std::string key_of(int64_t i) {
-  return "doc-" + std::to_string(i % 10007);
-}
+using sluice::bench::key_of;
 
 rd_kafka_conf_t* base_conf(const std::string& bootstrap) {
   char err[512];
@@ -139,73 +137,6 @@ double plain_consume(const std::string& bootstrap, const std::string& topic, con
   return got / secs;
 }
 
-double sluice_produce(sluice::queue::Queue& q, const std::string& topic, const Options& o) {
-  std::atomic<int64_t> failed{0};
-  sluice::queue::ProducerOptions po;
-  po.on_delivery = [&](const sluice::queue::DeliveryReport& r) {
-    if (!r.status.is_ok()) ++failed;
-  };
-  auto p = q.make_producer(po);
-  if (!p.is_ok()) {
-    std::fprintf(stderr, "kafka_bench: %s\n", p.status().to_string().c_str());
-    return 0;
-  }
-  std::string value(o.size, 'x');
-  auto t0 = Clock::now();
-  for (int64_t i = 0; i < o.messages; ++i) {
-    std::string key = key_of(i);
-    sluice::queue::OutMessage m;
-    m.topic = topic;
-    m.key = key;
-    m.value = value;
-    auto r = (*p)->send(m);
-    if (!r.is_ok()) {
-      std::fprintf(stderr, "kafka_bench: send: %s\n", r.status().to_string().c_str());
-      return 0;
-    }
-  }
-  sluice::Status st = (*p)->flush(std::chrono::milliseconds(60000));
-  double secs = seconds_since(t0);
-  if (!st.is_ok() || failed != 0) std::fprintf(stderr, "kafka_bench: sluice producer: %s\n", st.to_string().c_str());
-  return o.messages / secs;
-}
-
-double sluice_consume(sluice::queue::Queue& q, const std::string& topic, const std::string& group,
-                      const Options& o) {
-  sluice::queue::ConsumerOptions co;
-  co.group = group;
-  co.topics = {topic};
-  auto c = q.make_consumer(co);
-  if (!c.is_ok()) {
-    std::fprintf(stderr, "kafka_bench: %s\n", c.status().to_string().c_str());
-    return 0;
-  }
-  std::vector<sluice::queue::Message> batch;
-  int64_t got = 0;
-  Clock::time_point t0;
-  bool started = false;
-  while (got < o.messages) {
-    batch.clear();
-    sluice::Status st = (*c)->poll(batch, 4096, std::chrono::milliseconds(100));
-    if (!st.is_ok()) {
-      std::fprintf(stderr, "kafka_bench: poll: %s\n", st.to_string().c_str());
-      return 0;
-    }
-    if (!batch.empty() && !started) {
-      t0 = Clock::now();
-      started = true;
-    }
-    for (const auto& m : batch) {
-      (void)(*c)->ack(m);
-      ++got;
-    }
-  }
-  (void)(*c)->commit();
-  double secs = seconds_since(t0);
-  (void)(*c)->close();
-  return got / secs;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -238,13 +169,14 @@ int main(int argc, char** argv) {
     }
     json run = {{"type", "run"}, {"run", r + 1}, {"messages", o.messages}, {"value_bytes", o.size}};
     run["plain_produce_msgs_s"] = plain_produce(bootstrap, plain_topic, o);
-    run["sluice_produce_msgs_s"] = sluice_produce(**q, sl_topic, o);
+    run["sluice_produce_msgs_s"] = sluice::bench::sluice_produce(**q, sl_topic, o.messages, o.size, "kafka_bench");
     if (o.only != "produce") {
       run["plain_consume_msgs_s"] = plain_consume(bootstrap, plain_topic, "plain-g" + std::to_string(r), o, true);
       run["plain_poll_consume_msgs_s"] =
           plain_consume(bootstrap, plain_topic, "plain-poll-g" + std::to_string(r), o, false);
       // The same topic as the plain loop's: the consumers' figures then differ only by the consumer.
-      run["sluice_consume_msgs_s"] = sluice_consume(**q, plain_topic, "sluice-g" + std::to_string(r), o);
+      run["sluice_consume_msgs_s"] =
+          sluice::bench::sluice_consume(**q, plain_topic, "sluice-g" + std::to_string(r), o.messages, "kafka_bench");
     }
     std::printf("%s\n", run.dump().c_str());
     std::fflush(stdout);
