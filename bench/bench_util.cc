@@ -1,17 +1,16 @@
 // Machine facts, temporary directories and statistics for the benchmarks (see bench_util.h).
 #include "bench_util.h"
 
-#include <atomic>
-#include <cstdio>
-
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -222,7 +221,8 @@ std::string key_of(int64_t i) {
   return "doc-" + std::to_string(i % 10007);
 }
 
-double sluice_produce(queue::Queue& q, const std::string& topic, int64_t messages, size_t size, const char* who) {
+double sluice_produce(queue::Queue& q, const std::string& topic, int64_t messages, size_t size,
+                      const char* who) {
   std::atomic<int64_t> failed{0};
   queue::ProducerOptions po;
   po.on_delivery = [&](const queue::DeliveryReport& r) {
@@ -249,7 +249,8 @@ double sluice_produce(queue::Queue& q, const std::string& topic, int64_t message
   }
   Status st = (*p)->flush(std::chrono::milliseconds(60000));
   double secs = seconds_since(t0);
-  if (!st.is_ok() || failed != 0) std::fprintf(stderr, "%s: sluice producer: %s\n", who, st.to_string().c_str());
+  if (!st.is_ok() || failed != 0)
+    std::fprintf(stderr, "%s: sluice producer: %s\n", who, st.to_string().c_str());
   return messages / secs;
 }
 

@@ -68,7 +68,8 @@ double round_to(double v, int digits = 3);
 std::string key_of(int64_t i);
 // Sends messages values of size bytes with key_of keys and flushes; msgs/s (0 on failure, said on
 // stderr prefixed with who).
-double sluice_produce(queue::Queue& q, const std::string& topic, int64_t messages, size_t size, const char* who);
+double sluice_produce(queue::Queue& q, const std::string& topic, int64_t messages, size_t size,
+                      const char* who);
 // Reads messages messages in a new group, acking each and committing at the end; msgs/s from the
 // first message (the group join is not the loop's).
 double sluice_consume(queue::Queue& q, const std::string& topic, const std::string& group, int64_t messages,

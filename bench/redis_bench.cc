@@ -88,7 +88,8 @@ double plain_consume(const Options& o, const std::string& prefix) {
     std::vector<const char*> argv = {"XREADGROUP", "GROUP", "g", "me", "COUNT", "4096", "STREAMS"};
     for (const auto& s : streams) argv.push_back(s.c_str());
     for (size_t i = 0; i < streams.size(); ++i) argv.push_back(">");
-    auto* r = static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), nullptr));
+    auto* r =
+        static_cast<redisReply*>(redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), nullptr));
     if (r == nullptr) {
       std::fprintf(stderr, "redis_bench: plain consume: %s\n", c->errstr);
       std::exit(1);

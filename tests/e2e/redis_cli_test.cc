@@ -59,8 +59,10 @@ TEST_F(RedisCliTest, ProduceTailGroupsReplay) {
   json g = json::parse(r.out);
   EXPECT_EQ(g["state"], "empty");
   EXPECT_EQ(g["lag"], 1);
-  EXPECT_EQ(g["partitions"][0], json({{"topic", "t"}, {"partition", 0}, {"committed", 3}, {"end", 4}, {"lag", 1},
-                                      {"member", nullptr}}));
+  EXPECT_EQ(
+      g["partitions"][0],
+      json(
+          {{"topic", "t"}, {"partition", 0}, {"committed", 3}, {"end", 4}, {"lag", 1}, {"member", nullptr}}));
   r = sluice({"groups"});
   EXPECT_NE(r.out.find("g "), std::string::npos) << describe(r);
   // It resumes where it committed.
@@ -130,7 +132,8 @@ TEST_F(RedisCliTest, ServerErrorsAreNamed) {
   locked.extra_args = {"--requirepass", "s3cret"};
   ASSERT_TRUE(locked.start().is_ok());
   const std::string port = std::to_string(locked.port());
-  r = run_sluice({"produce", "t", "--create", "--queue", "redis://127.0.0.1:" + port}, RunOptions{.stdin_data = "x\n"});
+  r = run_sluice({"produce", "t", "--create", "--queue", "redis://127.0.0.1:" + port},
+                 RunOptions{.stdin_data = "x\n"});
   EXPECT_EQ(r.exit_code, 2) << describe(r);
   EXPECT_NE(r.err.find("NOAUTH"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("password"), std::string::npos) << r.err;

@@ -38,7 +38,8 @@ TEST_F(RedisPipelineTest, TwoWorkersShareTheWork) {
   Worker a, b;
   start_worker(a, uri(), data);
   start_worker(b, uri(), data);
-  ASSERT_TRUE(wait_for_owners(uri(), "sluice-parse", "doc_upload", 2)) << "the workers never split doc_upload";
+  ASSERT_TRUE(wait_for_owners(uri(), "sluice-parse", "doc_upload", 2))
+      << "the workers never split doc_upload";
   RunResult r = ingest(uri(), data);
   a.stop = b.stop = true;
   a.thread.join();
@@ -81,7 +82,8 @@ TEST_F(RedisPipelineTest, ServerRestartAndAWorkerKilledLoseNothing) {
   a.thread.join();
   EXPECT_EQ(b.result.signal, SIGKILL) << describe(b.result);
   EXPECT_GE(results_at_kill, 3);
-  EXPECT_LT(results_at_kill, 305) << "worker b finished everything before it was killed: the fault hit nothing";
+  EXPECT_LT(results_at_kill, 305)
+      << "worker b finished everything before it was killed: the fault hit nothing";
   expect_clean_run_equivalent(r, data);
   EXPECT_EQ(a.result.exit_code, 0) << describe(a.result);
 }

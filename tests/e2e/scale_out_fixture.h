@@ -1,7 +1,7 @@
 // ScaleOutTest: what the scale-out end-to-end tests of every distributed queue backend share. A
-// folder of documents (5 real fixtures and `notes_` generated notes, 40 unless a test says), the index of a clean run of it on the
-// embedded log, `sluice worker` processes on threads of their own, `sluice ingest --no-workers`,
-// and the check that a run under faults ended with the clean run's index: every document once,
+// folder of documents (5 real fixtures and `notes_` generated notes, 40 unless a test says), the index of a
+// clean run of it on the embedded log, `sluice worker` processes on threads of their own, `sluice ingest
+// --no-workers`, and the check that a run under faults ended with the clean run's index: every document once,
 // the same chunk counts, no chunk twice.
 #pragma once
 
@@ -13,8 +13,8 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,7 +62,8 @@ class ScaleOutTest : public ::testing::Test {
     docs_ = dir_.path() + "/docs";
     std::filesystem::create_directories(docs_);
     for (const char* f : {"english.pdf", "guide.md", "page.html", "people.csv", "chinese_gbk.txt"}) {
-      std::filesystem::copy_file(std::string(SLUICE_SOURCE_DIR) + "/tests/fixtures/parse/" + f, docs_ + "/" + f);
+      std::filesystem::copy_file(std::string(SLUICE_SOURCE_DIR) + "/tests/fixtures/parse/" + f,
+                                 docs_ + "/" + f);
     }
     for (int i = 0; i < notes_; ++i) {
       std::string text = "# Note " + std::to_string(i) + "\n\n";

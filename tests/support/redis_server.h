@@ -46,7 +46,8 @@ class RedisServer {
       return Status::unsupported("redis-server is not installed (scripts/setup.sh installs it)");
     if (dir_.empty()) {
       const char* base = std::getenv("TMPDIR");
-      std::string pattern = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/sluice-redis-XXXXXX";
+      std::string pattern =
+          std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/sluice-redis-XXXXXX";
       if (::mkdtemp(pattern.data()) == nullptr) return Status::io_error("mkdtemp " + pattern);
       dir_ = pattern;
     }
@@ -55,10 +56,25 @@ class RedisServer {
       pid_ = ::fork();
       if (pid_ < 0) return Status::io_error("fork for redis-server");
       if (pid_ == 0) {
-        std::vector<std::string> args = {"redis-server", "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                         "--dir", dir_, "--appendonly", "yes", "--appendfsync", "everysec",
-                                         "--save", "", "--daemonize", "no", "--loglevel", "warning",
-                                         "--logfile", dir_ + "/redis.log"};
+        std::vector<std::string> args = {"redis-server",
+                                         "--port",
+                                         std::to_string(port_),
+                                         "--bind",
+                                         "127.0.0.1",
+                                         "--dir",
+                                         dir_,
+                                         "--appendonly",
+                                         "yes",
+                                         "--appendfsync",
+                                         "everysec",
+                                         "--save",
+                                         "",
+                                         "--daemonize",
+                                         "no",
+                                         "--loglevel",
+                                         "warning",
+                                         "--logfile",
+                                         dir_ + "/redis.log"};
         args.insert(args.end(), extra_args.begin(), extra_args.end());
         std::vector<char*> argv;
         for (auto& a : args) argv.push_back(a.data());
@@ -70,8 +86,8 @@ class RedisServer {
       kill_now(SIGKILL);
       if (restarting_) break;  // the port must stay the same; retrying elsewhere would not help
     }
-    return Status::unavailable("redis-server did not answer on 127.0.0.1:" + std::to_string(port_) + " (log in " +
-                               dir_ + "/redis.log)");
+    return Status::unavailable("redis-server did not answer on 127.0.0.1:" + std::to_string(port_) +
+                               " (log in " + dir_ + "/redis.log)");
   }
 
   // Stops the server: SIGTERM (it writes its AOF and exits) or SIGKILL (a crash).
@@ -115,8 +131,9 @@ class RedisServer {
       if (c != nullptr && c->err == 0) {
         auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
         // PONG, or NOAUTH from a server started with --requirepass: either way it answers.
-        bool ok = r != nullptr && ((r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG") ||
-                                   (r->type == REDIS_REPLY_ERROR && std::string(r->str, r->len).starts_with("NOAUTH")));
+        bool ok = r != nullptr &&
+                  ((r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG") ||
+                   (r->type == REDIS_REPLY_ERROR && std::string(r->str, r->len).starts_with("NOAUTH")));
         if (r != nullptr) freeReplyObject(r);
         redisFree(c);
         if (ok) return true;  // not "LOADING": the AOF was read back

@@ -220,7 +220,8 @@ class KafkaConsumer : public Consumer {
   void give_up_partitions() {
     rd_kafka_t* rk = client_->rk.get();
     if (rd_kafka_resp_err_t err = rd_kafka_unsubscribe(rk); err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      log::warn("kafka unsubscribe before close failed", {{"group", opts_.group}, {"error", rd_kafka_err2name(err)}});
+      log::warn("kafka unsubscribe before close failed",
+                {{"group", opts_.group}, {"error", rd_kafka_err2name(err)}});
       return;
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);

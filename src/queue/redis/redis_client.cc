@@ -10,21 +10,37 @@ namespace {
 const config::Property kRedisProperties[] = {
     {"prefix", config::Kind::kString, "sluice",
      "Start of every key sluice uses on the server (several deployments can share one Redis)"},
-    {"session_timeout_ms", config::Kind::kMillis, "10000",
+    {"session_timeout_ms",
+     config::Kind::kMillis,
+     "10000",
      "How long a member's partitions stay its own without a heartbeat; a dead worker's partitions "
      "(and its pending messages, by XAUTOCLAIM) move to another member after this",
-     {}, 1000, 3'600'000},
-    {"max_poll_interval_ms", config::Kind::kMillis, "300000",
+     {},
+     1000,
+     3'600'000},
+    {"max_poll_interval_ms",
+     config::Kind::kMillis,
+     "300000",
      "A member that does not poll for this long stops renewing its partitions (a stuck worker gives "
      "them up)",
-     {}, 1000, 86'400'000},
+     {},
+     1000,
+     86'400'000},
     {"connect_timeout_ms", config::Kind::kMillis, "5000", "Connect and command timeout", {}, 100, 600'000},
-    {"maxlen", config::Kind::kInt, "0",
+    {"maxlen",
+     config::Kind::kInt,
+     "0",
      "Keep about this many entries per partition (XTRIM MINID), never trimming what a group has "
      "not acknowledged; 0 keeps everything",
-     {}, 0},
-    {"max_message_bytes", config::Kind::kSize, "8MiB",
-     "Largest message (key + value + headers); larger sends fail with `too_large`", {}, 1024, 512ll << 20},
+     {},
+     0},
+    {"max_message_bytes",
+     config::Kind::kSize,
+     "8MiB",
+     "Largest message (key + value + headers); larger sends fail with `too_large`",
+     {},
+     1024,
+     512ll << 20},
     {"pipeline", config::Kind::kInt, "256", "XADD commands a producer keeps in flight", {}, 1, 65536},
     {"max_partitions", config::Kind::kInt, "1024", "Most partitions a topic may have", {}, 1, 65536},
 };
@@ -77,7 +93,8 @@ Result<RedisSettings> parse_redis_uri(std::string_view uri,
         "reach the server over a TLS tunnel (stunnel, spiped) and use redis://");
   }
   if (!rest.starts_with("redis://"))
-    return Status::invalid_argument("redis queue URI '" + std::string(uri) + "' does not start with redis://");
+    return Status::invalid_argument("redis queue URI '" + std::string(uri) +
+                                    "' does not start with redis://");
   rest.remove_prefix(8);
   std::string_view query;
   if (auto q = rest.find('?'); q != std::string_view::npos) {
@@ -97,7 +114,8 @@ Result<RedisSettings> parse_redis_uri(std::string_view uri,
       // redis://secret@host, as redis-cli -u reads it
       SLUICE_ASSIGN_OR_RETURN(s.password, config::percent_decode(userinfo, "the redis URI's password"));
     } else {
-      SLUICE_ASSIGN_OR_RETURN(s.user, config::percent_decode(userinfo.substr(0, colon), "the redis URI's user"));
+      SLUICE_ASSIGN_OR_RETURN(s.user,
+                              config::percent_decode(userinfo.substr(0, colon), "the redis URI's user"));
       SLUICE_ASSIGN_OR_RETURN(s.password,
                               config::percent_decode(userinfo.substr(colon + 1), "the redis URI's password"));
     }
@@ -260,9 +278,10 @@ Status reply_status(const redisReply* r, std::string_view what, std::string_view
   std::string_view e = str(r);
   std::string msg = std::string(where) + ": " + std::string(what) + " answered: " + std::string(e);
   auto is = [&](std::string_view code) { return e.starts_with(code); };
-  if (is("NOAUTH") || is("WRONGPASS") || is("NOPERM") || is("ERR invalid password") ||
-      is("ERR AUTH") || is("ERR Client sent AUTH"))
-    return Status::invalid_argument(msg + " (check the user and password in the URI or SLUICE_REDIS_PASSWORD)");
+  if (is("NOAUTH") || is("WRONGPASS") || is("NOPERM") || is("ERR invalid password") || is("ERR AUTH") ||
+      is("ERR Client sent AUTH"))
+    return Status::invalid_argument(msg +
+                                    " (check the user and password in the URI or SLUICE_REDIS_PASSWORD)");
   if (is("NOGROUP")) return Status::not_found(msg);
   if (is("BUSYGROUP")) return Status::already_exists(msg);
   if (is("OOM")) return Status::resource_limit(msg + " (the server reached maxmemory)");

@@ -20,8 +20,8 @@
 #include <hiredis/hiredis.h>
 
 #include <chrono>
-#include <functional>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>

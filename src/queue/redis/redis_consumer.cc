@@ -71,8 +71,8 @@ struct Part {
   std::string stream, lease;
   uint64_t generation = 0;
   OffsetTracker tracker;
-  int64_t xacked = -1;        // entries before this offset were XACKed; -1: nothing handed out yet
-  bool history = true;        // still reading this member's own pending entries
+  int64_t xacked = -1;         // entries before this offset were XACKed; -1: nothing handed out yet
+  bool history = true;         // still reading this member's own pending entries
   std::string cursor = "0-0";  // history: the last pending id read; ephemeral: the last id read
 };
 
@@ -100,7 +100,8 @@ class RedisConsumer : public Consumer {
     SLUICE_RETURN_IF_ERROR(conn_->run({"SADD", k_.groups(), opts_.group}).status());
     for (const auto& t : opts_.topics)
       SLUICE_RETURN_IF_ERROR(conn_->run({"SADD", k_.group_topics(opts_.group), t}).status());
-    SLUICE_RETURN_IF_ERROR(live_members(*conn_, k_, opts_.group, &me_, topics_csv_, s_.session_timeout_ms).status());
+    SLUICE_RETURN_IF_ERROR(
+        live_members(*conn_, k_, opts_.group, &me_, topics_csv_, s_.session_timeout_ms).status());
     SLUICE_ASSIGN_OR_RETURN(hb_conn_, Conn::connect(s_));
     last_poll_ = Clock::now();
     heartbeat_ = std::thread([this] { heartbeat_loop(); });
@@ -132,7 +133,8 @@ class RedisConsumer : public Consumer {
         if (st.error_class() != ErrorClass::kRetriable) return out.size() > first ? Status::ok() : st;
         if (Clock::now() - last_outage_log_ > std::chrono::seconds(5)) {
           last_outage_log_ = Clock::now();
-          log::warn("redis consumer: server away, retrying", {{"group", opts_.group}, {"error", st.to_string()}});
+          log::warn("redis consumer: server away, retrying",
+                    {{"group", opts_.group}, {"error", st.to_string()}});
         }
         std::this_thread::sleep_for(std::clamp(left, Millis(1), kBlockSlice));
       }
@@ -186,8 +188,9 @@ class RedisConsumer : public Consumer {
     if (!st.is_ok()) {
       // Nothing is lost: the leases expire after session_timeout_ms and the next owner claims what
       // this member had not acknowledged.
-      log::warn("redis consumer: leaving the group cleanly failed; its partitions move after the session timeout",
-                {{"group", opts_.group}, {"error", st.to_string()}});
+      log::warn(
+          "redis consumer: leaving the group cleanly failed; its partitions move after the session timeout",
+          {{"group", opts_.group}, {"error", st.to_string()}});
     }
     return st;
   }
@@ -229,7 +232,8 @@ class RedisConsumer : public Consumer {
     for (const auto& [t, n] : counts_) {
       for (int32_t p = 0; p < n; ++p) {
         Status st =
-            conn_->run({"XGROUP", "CREATE", k_.stream(t, PartitionId(p)), opts_.group, start, "MKSTREAM"}).status();
+            conn_->run({"XGROUP", "CREATE", k_.stream(t, PartitionId(p)), opts_.group, start, "MKSTREAM"})
+                .status();
         if (!st.is_ok() && st.code() != Code::kAlreadyExists) return st;
       }
     }
@@ -245,8 +249,9 @@ class RedisConsumer : public Consumer {
       lock.unlock();
       if (Clock::now() - last_poll_.load() > Millis(s_.max_poll_interval_ms)) {
         if (!stalled) {
-          log::warn("redis consumer: no poll for max_poll_interval_ms; its partitions will move to other members",
-                    {{"group", opts_.group}, {"member", me_}});
+          log::warn(
+              "redis consumer: no poll for max_poll_interval_ms; its partitions will move to other members",
+              {{"group", opts_.group}, {"member", me_}});
         }
         stalled = true;
       } else {
@@ -533,7 +538,8 @@ class RedisConsumer : public Consumer {
       last_trim_ = Clock::now();
       for (Part* p : parts) {
         Status st = trim(*p);
-        if (!st.is_ok()) log::warn("redis consumer: trim failed", {{"stream", p->stream}, {"error", st.to_string()}});
+        if (!st.is_ok())
+          log::warn("redis consumer: trim failed", {{"stream", p->stream}, {"error", st.to_string()}});
       }
     }
     return first;

@@ -279,7 +279,8 @@ class RedisAdmin : public Admin {
   Status create_topic(std::string_view name, const TopicConfig& cfg) override {
     SLUICE_RETURN_IF_ERROR(validate_topic_name(name));
     if (cfg.partitions < 1)
-      return Status::invalid_argument("topic '" + std::string(name) + "': partitions must be at least 1, not " +
+      return Status::invalid_argument("topic '" + std::string(name) +
+                                      "': partitions must be at least 1, not " +
                                       std::to_string(cfg.partitions));
     if (cfg.partitions > s_.max_partitions) {
       return Status::invalid_argument("topic '" + std::string(name) + "': " + std::to_string(cfg.partitions) +
@@ -384,8 +385,8 @@ class RedisAdmin : public Admin {
     SLUICE_ASSIGN_OR_RETURN(auto members, live_members(*conn_, k_, group));
     if (!members.empty()) {
       return Status::busy("group '" + std::string(group) + "' has " + std::to_string(members.size()) +
-                          " active member(s) (" + members.front().name +
-                          (members.size() > 1 ? ", ..." : "") + "); stop them before moving its offsets");
+                          " active member(s) (" + members.front().name + (members.size() > 1 ? ", ..." : "") +
+                          "); stop them before moving its offsets");
     }
     std::vector<PartitionOffset> out;
     for (int32_t p = 0; p < parts; ++p) {
@@ -449,7 +450,8 @@ class RedisAdmin : public Admin {
 
 class RedisQueue : public Queue {
  public:
-  RedisQueue(RedisSettings s, std::unique_ptr<RedisAdmin> admin) : s_(std::move(s)), admin_(std::move(admin)) {}
+  RedisQueue(RedisSettings s, std::unique_ptr<RedisAdmin> admin)
+      : s_(std::move(s)), admin_(std::move(admin)) {}
   std::string_view backend() const override { return "redis"; }
   Capabilities capabilities() const override {
     Capabilities c;
@@ -481,7 +483,8 @@ class RedisQueue : public Queue {
 }  // namespace
 
 Result<std::unique_ptr<Queue>> open_redis_queue(std::string_view uri) {
-  SLUICE_ASSIGN_OR_RETURN(RedisSettings s, parse_redis_uri(uri, [](const char* n) { return std::getenv(n); }));
+  SLUICE_ASSIGN_OR_RETURN(RedisSettings s,
+                          parse_redis_uri(uri, [](const char* n) { return std::getenv(n); }));
   auto admin = std::make_unique<RedisAdmin>(s);
   SLUICE_RETURN_IF_ERROR(admin->connect());
   return std::unique_ptr<Queue>(std::make_unique<RedisQueue>(std::move(s), std::move(admin)));

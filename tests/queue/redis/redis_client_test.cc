@@ -25,8 +25,9 @@ TEST(RedisUri, DefaultsAndEveryPart) {
   EXPECT_EQ(s->prefix, "sluice");
   EXPECT_TRUE(s->password.empty());
 
-  s = parse_redis_uri("redis://alice:p%40ss%26w@cache.local:6380/3?prefix=ingest&session_timeout_ms=5000&maxlen=1000",
-                      env({}));
+  s = parse_redis_uri(
+      "redis://alice:p%40ss%26w@cache.local:6380/3?prefix=ingest&session_timeout_ms=5000&maxlen=1000",
+      env({}));
   ASSERT_TRUE(s.is_ok()) << s.status().to_string();
   EXPECT_EQ(s->host, "cache.local");
   EXPECT_EQ(s->port, 6380);
@@ -58,23 +59,24 @@ TEST(RedisUri, BadInputIsRefusedWithWhatIsWrong) {
     Code code;
     const char* says;
   };
-  for (const Case& c : {Case{"rediss://h", Code::kUnsupported, "TLS"},
-                        Case{"http://h", Code::kInvalidArgument, "redis://"},
-                        Case{"redis://h:0", Code::kInvalidArgument, "port"},
-                        Case{"redis://h:99999", Code::kInvalidArgument, "port"},
-                        Case{"redis://h:abc", Code::kInvalidArgument, "port"},
-                        Case{"redis://h:", Code::kInvalidArgument, "port"},
-                        Case{"redis://h/x", Code::kInvalidArgument, "database"},
-                        Case{"redis://u:%zz@h", Code::kInvalidArgument, "%-escape"},
-                        Case{"redis://h?nope=1", Code::kInvalidArgument, "nope"},
-                        Case{"redis://h?session_timeout_ms=10", Code::kInvalidArgument, "session_timeout_ms"},
-                        Case{"redis://h?prefix=", Code::kInvalidArgument, "prefix"},
-                        Case{"redis://h?pipeline=0", Code::kInvalidArgument, "pipeline"}}) {
+  for (const Case& c :
+       {Case{"rediss://h", Code::kUnsupported, "TLS"}, Case{"http://h", Code::kInvalidArgument, "redis://"},
+        Case{"redis://h:0", Code::kInvalidArgument, "port"},
+        Case{"redis://h:99999", Code::kInvalidArgument, "port"},
+        Case{"redis://h:abc", Code::kInvalidArgument, "port"},
+        Case{"redis://h:", Code::kInvalidArgument, "port"},
+        Case{"redis://h/x", Code::kInvalidArgument, "database"},
+        Case{"redis://u:%zz@h", Code::kInvalidArgument, "%-escape"},
+        Case{"redis://h?nope=1", Code::kInvalidArgument, "nope"},
+        Case{"redis://h?session_timeout_ms=10", Code::kInvalidArgument, "session_timeout_ms"},
+        Case{"redis://h?prefix=", Code::kInvalidArgument, "prefix"},
+        Case{"redis://h?pipeline=0", Code::kInvalidArgument, "pipeline"}}) {
     auto s = parse_redis_uri(c.uri, env({}));
     ASSERT_FALSE(s.is_ok()) << c.uri;
     EXPECT_EQ(s.status().code(), c.code) << c.uri << ": " << s.status().to_string();
     EXPECT_EQ(s.status().error_class(), ErrorClass::kBadInput) << c.uri;
-    EXPECT_NE(s.status().message().find(c.says), std::string::npos) << c.uri << ": " << s.status().to_string();
+    EXPECT_NE(s.status().message().find(c.says), std::string::npos)
+        << c.uri << ": " << s.status().to_string();
   }
 }
 
