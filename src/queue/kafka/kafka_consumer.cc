@@ -167,6 +167,15 @@ class KafkaConsumer : public Consumer {
     if (closed_) return {};
     wait_for_first_assignment();
     Status st = commit_parts(nullptr, false);
+    // A commit refused while the group rebalances (REBALANCE_IN_PROGRESS) lands once the rebalance
+    // is through: up to 3 s of serving the group's callbacks (what is fetched meanwhile is dropped,
+    // never handed out) before giving up on it.
+    const auto retry_until = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (!st.is_ok() && st.error_class() == ErrorClass::kRetriable &&
+           std::chrono::steady_clock::now() < retry_until) {
+      if (rd_kafka_message_t* m = rd_kafka_consumer_poll(client_->rk.get(), 100)) rd_kafka_message_destroy(m);
+      st = commit_parts(nullptr, false);
+    }
     if (!st.is_ok() && st.error_class() == ErrorClass::kRetriable) {
       // The group is rebalancing (the other members are leaving too) or its coordinator moved:
       // the commit cannot land now. Nothing is lost: the partitions' next owner reads from the last
