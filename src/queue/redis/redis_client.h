@@ -32,6 +32,7 @@
 #include "base/ids.h"
 #include "base/status.h"
 #include "config/property.h"
+#include "queue/header_codec.h"
 #include "queue/queue.h"
 #include "queue/redis/redis_queue.h"
 
@@ -160,10 +161,5 @@ struct StreamEnds {
 // A consumer of the group (or an ephemeral one) on the settings' server (redis_consumer.cc).
 [[nodiscard]] Result<std::unique_ptr<Consumer>> make_redis_consumer(const RedisSettings& s,
                                                                     ConsumerOptions opts);
-
-// Headers as one field value: per header, u32 key length, key, u32 value length, value (little
-// endian). decode_headers appends views into blob; false on a malformed blob.
-void encode_headers(std::span<const Header> headers, std::string& out);
-[[nodiscard]] bool decode_headers(std::string_view blob, std::vector<Header>& out);
 
 }  // namespace sluice::queue::redis
