@@ -209,6 +209,14 @@ class Admin {
   [[nodiscard]] virtual Result<std::vector<PartitionOffset>> reset_offsets(
       std::string_view group, std::string_view topic, const ResetSpec& spec,
       std::optional<PartitionId> partition = std::nullopt) = 0;
+  // Makes sure group receives every message sent to topics from now on, before any member runs
+  // (pipelines call it for every stage before the first task is sent). Backends whose groups read
+  // the topic's history (Capabilities::late_groups) need nothing: the default does nothing.
+  [[nodiscard]] virtual Status declare_group(std::string_view group, std::span<const std::string> topics) {
+    (void)group;
+    (void)topics;
+    return {};
+  }
 };
 
 // What a backend can promise; the conformance suite tests every capability declared true.
@@ -220,6 +228,19 @@ struct Capabilities {
   bool timestamp_reset = false;  // offsets can be reset to a timestamp
   bool lag = false;              // describe_group reports end offsets and lag
   bool multi_process_producers = false;
+  // Every message has a dense offset per partition (0, 1, 2, ...) that delivery reports and
+  // Message carry, describe_topic gives start/end offsets, and a group's committed position is the
+  // end of its contiguous acked prefix. Without it (RabbitMQ) offsets are -1 and each message is
+  // acknowledged on its own: after a failure exactly the unacked messages come again.
+  bool offsets = false;
+  // One member of a group owns a partition at a time (assignment() is exclusive): a member may
+  // wait as a standby, and a partition moves as a whole. Without it the group's members compete
+  // for every partition's messages, as on a shared work queue.
+  bool exclusive_partitions = false;
+  // A group that subscribes for the first time receives what was sent before it existed (from
+  // the topic's retained history). Without it a group receives what is sent after its queues were
+  // declared (Admin::declare_group, or its first make_consumer).
+  bool late_groups = false;
   size_t max_message_bytes = 0;  // the limit send() enforces
 };
 

@@ -48,6 +48,7 @@ class KafkaQueue : public Queue {
     c.timestamp_reset = true;
     c.lag = true;
     c.multi_process_producers = true;
+    c.offsets = c.exclusive_partitions = c.late_groups = true;
     c.max_message_bytes = cluster_->max_message_bytes();
     return c;
   }

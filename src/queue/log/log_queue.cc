@@ -81,6 +81,7 @@ class LogQueue final : public Queue, public Admin, public GroupHost {
     Capabilities c;
     c.persistent = c.per_key_order = c.partitions = c.replay = c.timestamp_reset = c.lag = true;
     c.multi_process_producers = true;
+    c.offsets = c.exclusive_partitions = c.late_groups = true;
     c.max_message_bytes = opts_.max_message_bytes;
     return c;
   }

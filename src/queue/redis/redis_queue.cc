@@ -462,6 +462,7 @@ class RedisQueue : public Queue {
     c.timestamp_reset = true;
     c.lag = true;
     c.multi_process_producers = true;
+    c.offsets = c.exclusive_partitions = c.late_groups = true;
     c.max_message_bytes = s_.max_message_bytes;
     return c;
   }
