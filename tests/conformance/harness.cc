@@ -207,6 +207,10 @@ void QueueConformance::create_topic(const std::string& topic, int32_t partitions
   ASSERT_OK(admin().create_topic(topic, cfg));
 }
 
+void QueueConformance::declare_group(const std::string& group, const std::vector<std::string>& topics) {
+  ASSERT_OK(admin().declare_group(group, topics));
+}
+
 void QueueConformance::produce(const std::vector<Out>& msgs, std::vector<Report>* reports) {
   RecordingProducer p;
   ASSERT_OK(p.init(q()));

@@ -177,6 +177,10 @@ class QueueConformance : public ::testing::TestWithParam<std::string> {
 
   // Creates a topic with `partitions` partitions (fails the test when refused).
   void create_topic(const std::string& topic, int32_t partitions);
+  // Declares group on topics (Admin::declare_group; fails the test when refused). A test that
+  // produces before a group's first consumer exists calls it first: without late_groups a group
+  // receives only what is sent after it was declared. A no-op on the other backends.
+  void declare_group(const std::string& group, const std::vector<std::string>& topics);
   // Sends every message, flushes, and checks that every delivery succeeded.
   void produce(const std::vector<Out>& msgs, std::vector<Report>* reports = nullptr);
   // A consumer in group for topics; fails the test (returns nullptr) when refused.
