@@ -209,9 +209,10 @@ class Admin {
   [[nodiscard]] virtual Result<std::vector<PartitionOffset>> reset_offsets(
       std::string_view group, std::string_view topic, const ResetSpec& spec,
       std::optional<PartitionId> partition = std::nullopt) = 0;
-  // Makes sure group receives every message sent to topics from now on, before any member runs
-  // (pipelines call it for every stage before the first task is sent). Backends whose groups read
-  // the topic's history (Capabilities::late_groups) need nothing: the default does nothing.
+  // Makes sure group receives every message sent to topics from now on, before any member runs.
+  // Backends whose groups read the topic's history (Capabilities::late_groups) need nothing: the
+  // default does nothing. (Only the conformance suite calls it yet; the pipeline's stage setup
+  // must call it once a backend without late_groups exists.)
   [[nodiscard]] virtual Status declare_group(std::string_view group, std::span<const std::string> topics) {
     (void)group;
     (void)topics;
