@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "queue/amqp/amqp_queue.h"
 #include "queue/kafka/kafka_queue.h"
 #include "queue/log/log_queue.h"
 #include "queue/redis/redis_queue.h"
@@ -73,10 +74,7 @@ Result<std::unique_ptr<Queue>> open_queue(std::string_view uri, const QueueOpenO
   }
   if (scheme == "kafka") return kafka::open_kafka_queue(uri);
   if (scheme == "redis" || scheme == "rediss") return redis::open_redis_queue(uri);
-  if (scheme == "amqp") {
-    return Status::unsupported("queue backend '" + std::string(scheme) +
-                               "' is not built into this version of sluice yet; use log:DIR");
-  }
+  if (scheme == "amqp" || scheme == "amqps") return amqp::open_amqp_queue(uri);
   return Status::invalid_argument("unknown queue URI scheme '" + std::string(scheme) + "' in '" +
                                   std::string(uri) + "' (expected log:, kafka://, redis:// or amqp://)");
 }

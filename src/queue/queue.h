@@ -148,8 +148,8 @@ class Consumer {
 
 struct PartitionInfo {
   PartitionId partition{0};
-  Offset start{0};  // first offset still stored
-  Offset end{0};    // next offset to be written
+  Offset start{0};  // first offset still stored; -1 on backends without Capabilities::offsets
+  Offset end{0};    // next offset to be written; -1 likewise
 };
 
 struct TopicInfo {
@@ -209,10 +209,9 @@ class Admin {
   [[nodiscard]] virtual Result<std::vector<PartitionOffset>> reset_offsets(
       std::string_view group, std::string_view topic, const ResetSpec& spec,
       std::optional<PartitionId> partition = std::nullopt) = 0;
-  // Makes sure group receives every message sent to topics from now on, before any member runs.
-  // Backends whose groups read the topic's history (Capabilities::late_groups) need nothing: the
-  // default does nothing. (Only the conformance suite calls it yet; the pipeline's stage setup
-  // must call it once a backend without late_groups exists.)
+  // Makes sure group receives every message sent to topics from now on, before any member runs
+  // (the pipeline calls it for every stage before the first task is sent). Backends whose groups
+  // read the topic's history (Capabilities::late_groups) need nothing: the default does nothing.
   [[nodiscard]] virtual Status declare_group(std::string_view group, std::span<const std::string> topics) {
     (void)group;
     (void)topics;
