@@ -100,6 +100,8 @@ Status Run::go(const std::atomic<bool>& stop) {
   queue::ConsumerOptions copts;
   copts.group = cfg_.group.empty() ? "sluice-" + cfg_.name : cfg_.group;
   copts.topics = {cfg_.input_topic, retry_topic_};
+  // Before the first retry is produced: on backends without late groups it must find the group.
+  SLUICE_RETURN_IF_ERROR(admin.declare_group(copts.group, copts.topics));
   copts.start_from = cfg_.start_from;
   copts.commit_interval = cfg_.commit_interval;
   SLUICE_ASSIGN_OR_RETURN(consumer_, q_.make_consumer(copts));

@@ -514,9 +514,15 @@ std::vector<std::string> pipeline_topic_names() {
   return out;
 }
 
-Status ensure_pipeline_topics(queue::Admin& admin, int32_t partitions) {
+Status ensure_pipeline_topics(queue::Admin& admin, const PipelineSettings& settings) {
   for (const auto& t : pipeline_topic_names()) {
-    SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = partitions}));
+    SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = settings.partitions}));
+  }
+  const std::pair<const char*, const char*> stages[] = {
+      {"parse", kTopicUpload}, {"embed", kTopicParsed}, {"index", kTopicEmbedded}};
+  for (const auto& [name, input] : stages) {
+    const std::string topics[] = {input, std::string(input) + kRetrySuffix};
+    SLUICE_RETURN_IF_ERROR(admin.declare_group(settings.group + "-" + name, topics));
   }
   return {};
 }

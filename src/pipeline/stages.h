@@ -92,9 +92,11 @@ SourceRef file_source(const std::string& abs_path);
 // "host:pid" of this process.
 std::string worker_name();
 
-// Creates the pipeline's topics (pipeline_topic_names()) with `partitions` partitions where they
-// are missing; existing ones are kept as they are.
-[[nodiscard]] Status ensure_pipeline_topics(queue::Admin& admin, int32_t partitions);
+// Creates the pipeline's topics (pipeline_topic_names()) with settings.partitions partitions where
+// they are missing (existing ones are kept as they are), and declares the built-in stages' groups
+// on their inputs, so that a backend whose groups see only what is sent after they exist
+// (RabbitMQ) loses nothing sent before the first worker starts.
+[[nodiscard]] Status ensure_pipeline_topics(queue::Admin& admin, const PipelineSettings& settings);
 
 // A result notification message (topic doc_results, keyed by doc_id, with the standard headers).
 Output result_output(const ResultNotification& r);
