@@ -220,6 +220,12 @@ Result<std::vector<queue::TopicInfo>> dlq_topics(queue::Admin& admin, const std:
 
 // Every dead letter in scope, oldest first, each marked when the ledger names it.
 Result<std::vector<DeadLetter>> load_dead_letters(queue::Queue& q, const std::string& topic) {
+  if (!q.capabilities().offsets) {
+    return Status::unsupported(
+        "`sluice dlq` finds dead letters by their offsets, and the " + std::string(q.backend()) +
+        " backend has none (an acknowledged message is gone); dead letters wait on topic T.dlq: read them "
+        "with `sluice tail T.dlq --group NAME --from-beginning` and send one again with `sluice produce T`");
+  }
   SLUICE_ASSIGN_OR_RETURN(auto topics, dlq_topics(q.admin(), topic));
   SLUICE_ASSIGN_OR_RETURN(auto messages, read_to_end(q, topics));
   std::vector<DeadLetter> out;

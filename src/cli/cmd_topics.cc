@@ -20,9 +20,25 @@ struct TopicsFlags {
   int64_t retention_bytes = -1;
 };
 
+// False on a backend without offsets (RabbitMQ): its start and end are unknown, shown as "-".
+bool has_offsets(const queue::PartitionInfo& p) {
+  return p.start.value() >= 0;
+}
+
+// START, END and MESSAGES of a table row.
+std::vector<std::string> offset_cells(const queue::PartitionInfo& p) {
+  if (!has_offsets(p)) return {"-", "-", "-"};
+  return {std::to_string(p.start.value()), std::to_string(p.end.value()), std::to_string(p.end - p.start)};
+}
+
 nlohmann::ordered_json topic_json(const queue::TopicInfo& t) {
   nlohmann::ordered_json parts = nlohmann::ordered_json::array();
   for (const queue::PartitionInfo& p : t.partition_info) {
+    if (!has_offsets(p)) {
+      parts.push_back(
+          {{"partition", p.partition.value()}, {"start", nullptr}, {"end", nullptr}, {"messages", nullptr}});
+      continue;
+    }
     parts.push_back({{"partition", p.partition.value()},
                      {"start", p.start.value()},
                      {"end", p.end.value()},
@@ -60,9 +76,10 @@ int run_list(queue::Admin& admin, const TopicsFlags& f) {
       {"TOPIC", "PARTITIONS", "PARTITION", "START", "END", "MESSAGES"}};
   for (const queue::TopicInfo& t : topics) {
     for (const queue::PartitionInfo& p : t.partition_info) {
-      rows.push_back({t.name, std::to_string(t.partitions), std::to_string(p.partition.value()),
-                      std::to_string(p.start.value()), std::to_string(p.end.value()),
-                      std::to_string(p.end - p.start)});
+      std::vector<std::string> row = {t.name, std::to_string(t.partitions),
+                                      std::to_string(p.partition.value())};
+      for (auto& c : offset_cells(p)) row.push_back(std::move(c));
+      rows.push_back(std::move(row));
     }
     if (t.partition_info.empty()) rows.push_back({t.name, std::to_string(t.partitions), "-", "-", "-", "-"});
   }
@@ -77,8 +94,9 @@ int run_describe(queue::Admin& admin, const TopicsFlags& f) {
   std::string out = "Topic: " + info->name + "\nPartitions: " + std::to_string(info->partitions) + "\n\n";
   std::vector<std::vector<std::string>> rows = {{"PARTITION", "START", "END", "MESSAGES"}};
   for (const queue::PartitionInfo& p : info->partition_info) {
-    rows.push_back({std::to_string(p.partition.value()), std::to_string(p.start.value()),
-                    std::to_string(p.end.value()), std::to_string(p.end - p.start)});
+    std::vector<std::string> row = {std::to_string(p.partition.value())};
+    for (auto& c : offset_cells(p)) row.push_back(std::move(c));
+    rows.push_back(std::move(row));
   }
   return print_or_fail(out + format_table(rows));
 }

@@ -75,7 +75,7 @@ Result<PipelineHandle> open_pipeline(const QueueFlags& flags, const pipeline::Pi
                                      std::vector<std::string> stages) {
   PipelineHandle h;
   SLUICE_ASSIGN_OR_RETURN(h.queue, open_queue(flags, /*create=*/true));
-  SLUICE_RETURN_IF_ERROR(pipeline::ensure_pipeline_topics(h.queue->admin(), settings.partitions));
+  SLUICE_RETURN_IF_ERROR(pipeline::ensure_pipeline_topics(h.queue->admin(), settings));
   pipeline::PipelineOptions popts;
   popts.settings = settings;
   popts.stages = std::move(stages);
