@@ -12,6 +12,7 @@ APT_PACKAGES=(
   libsqlite3-dev libhnswlib-dev libpoppler-private-dev libxml2-dev libzip-dev poppler-utils poppler-data
   redis-server redis-tools
   librdkafka-dev libhiredis-dev
+  rabbitmq-server librabbitmq-dev
   procps time python3
 )
 
@@ -47,3 +48,18 @@ fi
 if [[ "$MODE" == "--manuals" || "$MODE" == "--search-corpus" ]]; then exit 0; fi
 
 # A redis-server installed from the package starts a system service; the tests start their own.
+# So does rabbitmq-server (a broker on 5672, and an epmd); tests/support/rabbitmq_server.h starts
+# one per test on free ports. The system one is stopped and kept from starting at boot.
+if dpkg-query -W -f='${Status}' rabbitmq-server 2>/dev/null | grep -q "install ok installed"; then
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  if [[ -d /run/systemd/system ]]; then
+    if systemctl is-enabled --quiet rabbitmq-server 2>/dev/null || systemctl is-active --quiet rabbitmq-server; then
+      echo "setup: stopping and disabling the system rabbitmq-server service" >&2
+      $SUDO systemctl disable --now rabbitmq-server >/dev/null 2>&1 || true
+    fi
+  elif pgrep -u rabbitmq beam.smp >/dev/null 2>&1; then  # no systemd (a container): the init script
+    echo "setup: stopping the system rabbitmq-server service" >&2
+    $SUDO service rabbitmq-server stop >/dev/null 2>&1 || true
+  fi
+fi

@@ -763,7 +763,6 @@ TEST_P(QueueSuite, OneConsumerSeveralTopics) {
 }
 
 TEST_P(QueueSuite, AcksFromManyThreads) {
-  REQUIRE_CAPABILITY(lag);
   const std::string topic = name("ack-threads");
   create_topic(topic, 1);
   const std::string group = name("g");
@@ -787,7 +786,15 @@ TEST_P(QueueSuite, AcksFromManyThreads) {
   for (auto& th : threads) th.join();
   EXPECT_EQ(failures.load(), 0);
   ASSERT_OK(c->commit());
-  EXPECT_EQ(committed(group, topic, 0), kMessages);
+  if (caps().lag) {
+    EXPECT_EQ(committed(group, topic, 0), kMessages);
+    return;
+  }
+  // Without lag figures: every ack took effect when nothing comes again after a close.
+  ASSERT_OK(c->close());
+  auto again = consumer(group, {topic});
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(poll_n(*again, 1, 1s).size(), 0u);
 }
 
 TEST_P(QueueSuite, CloseIsIdempotent) {

@@ -131,6 +131,21 @@ class ScaleOutTest : public ::testing::Test {
     return false;
   }
 
+  // Waits until `sluice groups GROUP` counts `members` members (for backends whose members share
+  // every partition, so that no partition has one owner to wait for).
+  bool wait_for_members(const std::string& queue, const std::string& group, size_t members) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (std::chrono::steady_clock::now() < deadline) {
+      RunResult g = run_sluice({"groups", group, "--queue", queue, "--json"});
+      if (g.exit_code == 0 && !g.out.empty()) {
+        auto j = nlohmann::json::parse(split_lines(g.out).front(), nullptr, false);
+        if (j.is_object() && j["members"].is_array() && j["members"].size() >= members) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
   // The messages stored in topic, summed over its partitions (-1 when it cannot be read).
   int64_t stored(const std::string& queue, const std::string& topic) {
     RunResult t = run_sluice({"topics", "--queue", queue, "--json"});
