@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "config/property.h"
 #include "pipeline/settings.h"
+#include "queue/amqp/amqp_queue.h"
 #include "queue/log/log_queue.h"
 #include "queue/redis/redis_queue.h"
 
@@ -21,7 +22,8 @@ std::string configuration_markdown() {
       "| option | environment | default | description |\n|---|---|---|---|\n"
       "| `--data DIR` | `SLUICE_DATA` | `./sluice-data` | Where every embedded part keeps its files |\n"
       "| `--queue URI` | `SLUICE_QUEUE` | `log:<data>/queue` | The queue: `log:DIR[?settings]`, "
-      "`kafka://HOSTS[?props]`, `redis://HOST[:PORT][/DB][?settings]` |\n\n"
+      "`kafka://HOSTS[?props]`, `redis://HOST[:PORT][/DB][?settings]`, "
+      "`amqp://[USER:PASS@]HOST[:PORT][/VHOST][?settings]` |\n\n"
       "Precedence: flag, then environment, then default.\n\n"
       "## Queue `log:` (the embedded log)\n\n"
       "Settings go in the URI's query: `log:./sluice-data/queue?fsync=interval&compression=lz4`.\n"
@@ -37,6 +39,13 @@ std::string configuration_markdown() {
       "`SLUICE_REDIS_PASSWORD` or `REDIS_PASSWORD`. `rediss://` (TLS) is refused: Debian 12's hiredis is\n"
       "built without TLS. Settings go in the query (docs/redis.md says how they map onto streams):\n\n";
   out += config::markdown_table(queue::redis::redis_properties());
+  out +=
+      "\n## Queue `amqp://` (RabbitMQ)\n\n"
+      "`amqp://[user:password@]host[:port][/vhost][?settings]` (no path: vhost `/`; `/%2f` is `/` too); the\n"
+      "password may instead come from `SLUICE_AMQP_PASSWORD` or `RABBITMQ_PASSWORD`. `amqps://` (TLS) is\n"
+      "refused in this build. Settings go in the query (docs/amqp.md says how topics and groups map onto\n"
+      "exchanges and queues, and what RabbitMQ cannot do):\n\n";
+  out += config::markdown_table(queue::amqp::amqp_properties());
   out +=
       "\n## Pipeline settings (`sluice ingest`, `sluice search`)\n\n"
       "Each is a command-line option and an environment variable (the seeds' names are accepted as\n"

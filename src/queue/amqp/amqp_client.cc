@@ -421,9 +421,9 @@ Status Conn::bind(const std::string& queue, const std::string& exchange, const s
   return rpc_status(amqp_get_rpc_reply(state_), "binding queue " + queue);
 }
 
-Status Conn::qos(uint16_t prefetch) {
+Status Conn::qos(uint16_t prefetch, bool global) {
   SLUICE_RETURN_IF_ERROR(ensure_open());
-  amqp_basic_qos(state_, 1, 0, prefetch, 1);  // global: the limit is the channel's, over all queues
+  amqp_basic_qos(state_, 1, 0, prefetch, global ? 1 : 0);
   return rpc_status(amqp_get_rpc_reply(state_), "setting the prefetch limit");
 }
 
@@ -431,6 +431,12 @@ Status Conn::consume(const std::string& queue, const std::string& tag) {
   SLUICE_RETURN_IF_ERROR(ensure_open());
   amqp_basic_consume(state_, 1, bytes(queue), bytes(tag), 0, 0, 0, amqp_empty_table);
   return rpc_status(amqp_get_rpc_reply(state_), "consuming from queue " + queue);
+}
+
+Status Conn::cancel(const std::string& tag) {
+  SLUICE_RETURN_IF_ERROR(ensure_open());
+  amqp_basic_cancel(state_, 1, bytes(tag));
+  return rpc_status(amqp_get_rpc_reply(state_), "cancelling consumer " + tag);
 }
 
 Status Conn::confirm_select() {

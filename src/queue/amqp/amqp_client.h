@@ -131,8 +131,12 @@ class Conn {
   // Drops every ready message of queue; returns how many.
   [[nodiscard]] Result<uint32_t> purge(const std::string& name);
   [[nodiscard]] Status bind(const std::string& queue, const std::string& exchange, const std::string& key);
-  [[nodiscard]] Status qos(uint16_t prefetch);
+  // global: one limit over every consumer of the channel (classic queues only); otherwise the
+  // limit is each consumer's.
+  [[nodiscard]] Status qos(uint16_t prefetch, bool global);
   [[nodiscard]] Status consume(const std::string& queue, const std::string& tag);
+  // basic.cancel, waiting for cancel-ok: the broker sends that consumer nothing more.
+  [[nodiscard]] Status cancel(const std::string& tag);
   [[nodiscard]] Status confirm_select();
   // Publishes bodies straight to queue (the default exchange) in one transaction, on a channel of
   // its own (2): on return the broker holds all of them durably, and nobody ever saw a part. Channel

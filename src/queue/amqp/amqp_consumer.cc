@@ -149,6 +149,11 @@ class AmqpConsumer : public Consumer {
     closed_ = true;
     if (conn_ == nullptr) return {};  // init() failed before connecting
     Status st = sync_acks();
+    // Cancelling waits until each queue has taken its consumer off, which a quorum queue does
+    // through its Raft log, after the acks sent before: closing straight away can make it return
+    // messages acked just before (rabbitmq-server issue #10327).
+    for (size_t i = 0; i < subs_.size() && st.is_ok() && conn_->generation() == generation_.load(); ++i)
+      st = conn_->cancel("s" + std::to_string(i));
     if (opts_.ephemeral && st.is_ok()) st = conn_->delete_queue(subs_[0].queue);
     conn_->close();  // what is still unacked goes back to its queue
     return st;
@@ -160,7 +165,16 @@ class AmqpConsumer : public Consumer {
   Status sync_acks() {
     SLUICE_RETURN_IF_ERROR(send_acks());
     // Acks have no reply; a synchronous call after them returns once the broker processed them.
-    return conn_->qos(static_cast<uint16_t>(s_.prefetch));
+    return set_qos();
+  }
+
+  // `prefetch` bounds what this consumer holds over all its queues: one channel-wide limit on
+  // classic queues; quorum queues refuse that, so there each queue's consumer gets its share.
+  Status set_qos() {
+    if (s_.queue_type != "quorum") return conn_->qos(static_cast<uint16_t>(s_.prefetch), /*global=*/true);
+    const size_t n = std::max<size_t>(subs_.size(), 1);
+    return conn_->qos(static_cast<uint16_t>(std::max<size_t>(1, (s_.prefetch + n - 1) / n)),
+                      /*global=*/false);
   }
 
   Status ensure_consuming() {
@@ -183,7 +197,7 @@ class AmqpConsumer : public Consumer {
   // On a fresh channel: the prefetch limit and one basic.consume per queue.
   Status start_consuming() {
     SLUICE_RETURN_IF_ERROR(conn_->ensure_open());
-    SLUICE_RETURN_IF_ERROR(conn_->qos(static_cast<uint16_t>(s_.prefetch)));
+    SLUICE_RETURN_IF_ERROR(set_qos());
     const uint64_t gen = conn_->generation();
     for (size_t i = 0; i < subs_.size(); ++i)
       SLUICE_RETURN_IF_ERROR(conn_->consume(subs_[i].queue, "s" + std::to_string(i)));
