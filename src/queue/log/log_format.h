@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/endian.h"
 #include "base/status.h"
 #include "queue/queue.h"
 
@@ -37,30 +38,12 @@ inline constexpr int kSegmentNameDigits = 20;
 
 enum Compression : uint8_t { kNone = 0, kLz4 = 1, kZstd = 2 };
 
-inline void put_u16(char* p, uint16_t v) {
-  std::memcpy(p, &v, 2);
-}
-inline void put_u32(char* p, uint32_t v) {
-  std::memcpy(p, &v, 4);
-}
-inline void put_u64(char* p, uint64_t v) {
-  std::memcpy(p, &v, 8);
-}
-inline uint16_t get_u16(const char* p) {
-  uint16_t v;
-  std::memcpy(&v, p, 2);
-  return v;
-}
-inline uint32_t get_u32(const char* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-inline uint64_t get_u64(const char* p) {
-  uint64_t v;
-  std::memcpy(&v, p, 8);
-  return v;
-}
+using endian::get_u16;
+using endian::get_u32;
+using endian::get_u64;
+using endian::put_u16;
+using endian::put_u32;
+using endian::put_u64;
 
 inline size_t varint_size(uint64_t v) {
   size_t n = 1;

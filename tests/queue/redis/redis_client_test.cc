@@ -1,4 +1,4 @@
-// The redis backend's URI parsing, entry ids and header encoding (no server needed).
+// The redis backend's URI parsing and entry ids (no server needed).
 #include "queue/redis/redis_client.h"
 
 #include <gtest/gtest.h>
@@ -90,24 +90,6 @@ TEST(RedisIds, OffsetsAreDenseSequenceNumbers) {
   EXPECT_EQ(offset_of("0-x"), std::nullopt);
   EXPECT_EQ(seq_of("0-0"), 0);
   EXPECT_EQ(seq_of("bad"), std::nullopt);
-}
-
-TEST(RedisHeaders, RoundTripIncludingBinaryAndEmpty) {
-  const std::string bin("a\0b\xff", 4);
-  std::vector<Header> in = {{"trace_id", "abc"}, {"", ""}, {"bin", bin}};
-  std::string blob;
-  encode_headers(in, blob);
-  std::vector<Header> out;
-  ASSERT_TRUE(decode_headers(blob, out));
-  ASSERT_EQ(out.size(), 3u);
-  EXPECT_EQ(out[0].key, "trace_id");
-  EXPECT_EQ(out[0].value, "abc");
-  EXPECT_EQ(out[1].key, "");
-  EXPECT_EQ(out[2].value, bin);
-  out.clear();
-  EXPECT_FALSE(decode_headers(std::string_view(blob).substr(0, blob.size() - 1), out)) << "a truncated blob";
-  out.clear();
-  EXPECT_FALSE(decode_headers("\x05\x00\x00", out));
 }
 
 }  // namespace
