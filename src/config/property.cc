@@ -208,6 +208,52 @@ static int hex_value(char c) {
 
 // %XX decoding, so a password may hold '&', '=' or '%'. '+' stays '+' (SASL mechanisms and
 // base64 secrets use it).
+Result<ServerUri> split_server_uri(std::string_view uri, std::string_view scheme, std::string_view what) {
+  const std::string prefix = std::string(scheme) + "://";
+  if (!uri.starts_with(prefix))
+    return Status::invalid_argument(std::string(what) + " URI '" + std::string(uri) +
+                                    "' does not start with " + prefix);
+  ServerUri out;
+  std::string_view rest = uri.substr(prefix.size());
+  if (auto q = rest.find('?'); q != std::string_view::npos) {
+    out.query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  if (auto sl = rest.find('/'); sl != std::string_view::npos) {
+    out.path = rest.substr(sl + 1);
+    rest = rest.substr(0, sl);
+  }
+  const std::string w(what);
+  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = rest.substr(0, at);
+    rest = rest.substr(at + 1);
+    auto colon = userinfo.find(':');
+    SLUICE_ASSIGN_OR_RETURN(out.user, percent_decode(userinfo.substr(0, colon), "the " + w + " URI's user"));
+    if (colon != std::string_view::npos) {
+      SLUICE_ASSIGN_OR_RETURN(out.password,
+                              percent_decode(userinfo.substr(colon + 1), "the " + w + " URI's password"));
+    }
+  }
+  auto colon = rest.rfind(':');
+  out.host = rest.substr(0, colon);
+  if (colon != std::string_view::npos) {
+    std::string_view port = rest.substr(colon + 1);
+    int p = 0;
+    for (char c : port) {
+      if (c < '0' || c > '9' || p > 65535) {
+        p = -1;
+        break;
+      }
+      p = p * 10 + (c - '0');
+    }
+    if (port.empty() || p <= 0 || p > 65535)
+      return Status::invalid_argument(w + " URI '" + std::string(uri) + "': port '" + std::string(port) +
+                                      "' is not a number in 1..65535");
+    out.port = p;
+  }
+  return out;
+}
+
 Result<std::string> percent_decode(std::string_view s, std::string_view what) {
   std::string out;
   out.reserve(s.size());

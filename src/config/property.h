@@ -56,6 +56,19 @@ std::vector<QueryPair> split_query(std::string_view query);
 // mechanisms and base64 secrets use it). `what` names the part in the error.
 [[nodiscard]] Result<std::string> percent_decode(std::string_view s, std::string_view what);
 
+// A server URI "SCHEME://[USER[:PASSWORD]@]HOST[:PORT][/PATH][?QUERY]" split into its parts; user
+// and password are %-decoded, the rest is as written. `what` ("redis queue") names it in errors.
+struct ServerUri {
+  std::optional<std::string> user;       // set when there is an '@'
+  std::optional<std::string> password;   // set when the user info has a ':'
+  std::string_view host;                 // may be empty (the caller's default)
+  std::optional<int> port;               // 1..65535, checked
+  std::optional<std::string_view> path;  // after the first '/', when there is one
+  std::string_view query;
+};
+[[nodiscard]] Result<ServerUri> split_server_uri(std::string_view uri, std::string_view scheme,
+                                                 std::string_view what);
+
 // Parses "k=v&k2=v2" (a URI query) against the table. Unknown names and bad values are BadInput
 // naming the setting, what was given and what is accepted. `what` names the owner in messages.
 [[nodiscard]] Result<Values> parse_query(std::string_view query, std::span<const Property> table,

@@ -73,60 +73,22 @@ std::span<const config::Property> redis_properties() {
 Result<RedisSettings> parse_redis_uri(std::string_view uri,
                                       const std::function<const char*(const char*)>& getenv) {
   RedisSettings s;
-  std::string_view rest = uri;
-  if (rest.starts_with("rediss://")) {
+  if (uri.starts_with("rediss://")) {
     return Status::unsupported(
         "rediss:// (Redis over TLS) is not available: Debian 12's hiredis 0.14 is built without TLS; "
         "reach the server over a TLS tunnel (stunnel, spiped) and use redis://");
   }
-  if (!rest.starts_with("redis://"))
-    return Status::invalid_argument("redis queue URI '" + std::string(uri) +
-                                    "' does not start with redis://");
-  rest.remove_prefix(8);
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
+  SLUICE_ASSIGN_OR_RETURN(config::ServerUri u, config::split_server_uri(uri, "redis", "redis queue"));
+  if (u.user && !u.password) {
+    s.password = *u.user;  // redis://secret@host, as redis-cli -u reads it
+  } else if (u.user) {
+    s.user = *u.user;
+    s.password = *u.password;
   }
-  std::string_view path;
-  if (auto sl = rest.find('/'); sl != std::string_view::npos) {
-    path = rest.substr(sl + 1);
-    rest = rest.substr(0, sl);
-  }
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    std::string_view userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    auto colon = userinfo.find(':');
-    if (colon == std::string_view::npos) {
-      // redis://secret@host, as redis-cli -u reads it
-      SLUICE_ASSIGN_OR_RETURN(s.password, config::percent_decode(userinfo, "the redis URI's password"));
-    } else {
-      SLUICE_ASSIGN_OR_RETURN(s.user,
-                              config::percent_decode(userinfo.substr(0, colon), "the redis URI's user"));
-      SLUICE_ASSIGN_OR_RETURN(s.password,
-                              config::percent_decode(userinfo.substr(colon + 1), "the redis URI's password"));
-    }
-  }
-  if (!rest.empty()) {
-    auto colon = rest.rfind(':');
-    std::string_view host = rest.substr(0, colon);
-    if (!host.empty()) s.host = std::string(host);
-    if (colon != std::string_view::npos) {
-      std::string_view port = rest.substr(colon + 1);
-      int p = 0;
-      for (char c : port) {
-        if (c < '0' || c > '9' || p > 65535) {
-          p = -1;
-          break;
-        }
-        p = p * 10 + (c - '0');
-      }
-      if (port.empty() || p <= 0 || p > 65535)
-        return Status::invalid_argument("redis queue URI '" + std::string(uri) + "': port '" +
-                                        std::string(port) + "' is not a number in 1..65535");
-      s.port = p;
-    }
-  }
+  if (!u.host.empty()) s.host = std::string(u.host);
+  if (u.port) s.port = *u.port;
+  const std::string_view path = u.path.value_or(std::string_view());
+  const std::string_view query = u.query;
   if (!path.empty()) {
     int db = 0;
     for (char c : path) {
