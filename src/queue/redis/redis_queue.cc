@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "queue/partitioner.h"
 #include "queue/redis/redis_client.h"
+#include "queue/send_queue.h"
 
 namespace sluice::queue::redis {
 namespace {
@@ -53,7 +54,11 @@ class TopicCounts {
 class RedisProducer : public Producer {
  public:
   RedisProducer(const RedisSettings& s, ProducerOptions opts)
-      : s_(s), k_{s.prefix}, opts_(std::move(opts)), counts_(s, k_) {}
+      : s_(s),
+        k_{s.prefix},
+        opts_(std::move(opts)),
+        counts_(s, k_),
+        sq_(opts_, "redis producer", s.where()) {}
 
   Status start() {
     SLUICE_ASSIGN_OR_RETURN(conn_, Conn::connect(s_));
@@ -63,36 +68,14 @@ class RedisProducer : public Producer {
 
   ~RedisProducer() override {
     (void)flush(opts_.send_timeout);
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    work_cv_.notify_all();
+    sq_.stop();
     if (sender_.joinable()) sender_.join();
   }
 
   Result<uint64_t> send(const OutMessage& msg, void* opaque) override {
     SLUICE_ASSIGN_OR_RETURN(int32_t parts, counts_.get(msg.topic));
-    size_t bytes = msg.value.size() + (msg.key ? msg.key->size() : 0);
-    for (const Header& h : msg.headers) bytes += h.key.size() + h.value.size();
-    if (bytes > s_.max_message_bytes) {
-      return Status::too_large("message of " + std::to_string(bytes) + " bytes for topic '" +
-                               std::string(msg.topic) + "' is larger than max_message_bytes (" +
-                               std::to_string(s_.max_message_bytes) + ") of " + s_.where());
-    }
-    PartitionId p(0);
-    if (msg.partition) {
-      if (msg.partition->value() < 0 || msg.partition->value() >= parts) {
-        return Status::invalid_argument("partition " + std::to_string(msg.partition->value()) +
-                                        " is out of range for topic '" + std::string(msg.topic) + "' (" +
-                                        std::to_string(parts) + " partitions)");
-      }
-      p = *msg.partition;
-    } else if (msg.key) {
-      p = partition_for_key(*msg.key, parts);
-    } else {
-      p = PartitionId(static_cast<int32_t>(round_robin_.fetch_add(1) % static_cast<uint32_t>(parts)));
-    }
+    SLUICE_ASSIGN_OR_RETURN(size_t bytes, checked_message_size(msg, s_.max_message_bytes, s_.where()));
+    SLUICE_ASSIGN_OR_RETURN(PartitionId p, choose_partition(msg, parts, round_robin_));
     Item it;
     it.opaque = opaque;
     it.topic = std::string(msg.topic);
@@ -104,44 +87,11 @@ class RedisProducer : public Producer {
     it.ts = std::to_string(msg.timestamp_ms != 0 ? msg.timestamp_ms : now_ms());
     encode_headers(msg.headers, it.headers);
     it.bytes = bytes + 64;
-
-    std::unique_lock lock(mu_);
-    const auto deadline = std::chrono::steady_clock::now() + opts_.send_timeout;
-    while (buffered_ + it.bytes > opts_.max_buffered_bytes && buffered_ > 0) {
-      if (space_cv_.wait_until(lock, deadline) == std::cv_status::timeout &&
-          buffered_ + it.bytes > opts_.max_buffered_bytes && buffered_ > 0) {
-        return Status::resource_limit("redis producer: " + std::to_string(buffered_) +
-                                      " bytes still wait for " + s_.where() + " after " +
-                                      std::to_string(opts_.send_timeout.count()) + " ms");
-      }
-    }
-    it.ticket = next_ticket_++;
-    it.queued_at = std::chrono::steady_clock::now();
-    buffered_ += it.bytes;
-    const uint64_t ticket = it.ticket;
-    queue_.push_back(std::move(it));
-    lock.unlock();
-    work_cv_.notify_one();
-    return ticket;
+    return sq_.push(std::move(it));
   }
 
-  Status flush(Millis timeout) override {
-    std::unique_lock lock(mu_);
-    const uint64_t target = next_ticket_ - 1;
-    if (!done_cv_.wait_for(lock, timeout, [&] { return reported_ >= target; })) {
-      return Status::timeout("redis producer: " + std::to_string(target - reported_) +
-                             " messages still unconfirmed by " + s_.where() + " after " +
-                             std::to_string(timeout.count()) + " ms");
-    }
-    Status st = std::move(first_error_);
-    first_error_ = Status::ok();
-    return st;
-  }
-
-  uint64_t outstanding() const override {
-    std::lock_guard lock(mu_);
-    return next_ticket_ - 1 - reported_;
-  }
+  Status flush(Millis timeout) override { return sq_.flush(timeout); }
+  uint64_t outstanding() const override { return sq_.outstanding(); }
 
  private:
   struct Item {
@@ -156,16 +106,8 @@ class RedisProducer : public Producer {
 
   void send_loop() {
     std::vector<Item> batch;
-    for (;;) {
-      {
-        std::unique_lock lock(mu_);
-        work_cv_.wait(lock, [&] { return stop_ || !queue_.empty(); });
-        if (queue_.empty()) return;  // stopping, nothing left
-        while (!queue_.empty() && batch.size() < static_cast<size_t>(s_.pipeline)) {
-          batch.push_back(std::move(queue_.front()));
-          queue_.pop_front();
-        }
-      }
+    while (sq_.take(batch, static_cast<size_t>(s_.pipeline), std::chrono::seconds(1))) {
+      if (batch.empty()) continue;
       send_batch(batch);
       batch.clear();
     }
@@ -227,23 +169,17 @@ class RedisProducer : public Producer {
       }
     }
     size_t bytes = 0;
+    Status error;
     for (size_t i = 0; i < batch.size(); ++i) {
       DeliveryReport& rep = reports[i];
       rep.ticket = batch[i].ticket;
       rep.opaque = batch[i].opaque;
       rep.topic = batch[i].topic;
       bytes += batch[i].bytes;
+      if (!rep.status.is_ok() && error.is_ok()) error = rep.status;
       if (opts_.on_delivery) opts_.on_delivery(rep);
     }
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& rep : reports)
-        if (!rep.status.is_ok() && first_error_.is_ok()) first_error_ = rep.status;
-      reported_ += batch.size();
-      buffered_ -= bytes;
-    }
-    done_cv_.notify_all();
-    space_cv_.notify_all();
+    sq_.reported(batch.size(), bytes, error);
   }
 
   const RedisSettings s_;
@@ -252,15 +188,7 @@ class RedisProducer : public Producer {
   TopicCounts counts_;
   std::unique_ptr<Conn> conn_;  // the sender thread's
   std::atomic<uint32_t> round_robin_{0};
-
-  mutable std::mutex mu_;
-  std::condition_variable work_cv_, space_cv_, done_cv_;
-  std::deque<Item> queue_;
-  size_t buffered_ = 0;
-  uint64_t next_ticket_ = 1;
-  uint64_t reported_ = 0;
-  Status first_error_;
-  bool stop_ = false;
+  SendQueue<Item> sq_;
   std::thread sender_;
 };
 
