@@ -144,9 +144,8 @@ class QueueSuite : public QueueConformance {
 
 TEST_P(QueueSuite, RoundTripBinaryKeysValuesAndHeaders) {
   const std::string topic = name("round-trip");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
 
   std::vector<Out> msgs;
   Out m0{topic, std::string("\0k\xff", 3), all_bytes(), {}, {}, 0};
@@ -195,9 +194,8 @@ TEST_P(QueueSuite, RoundTripBinaryKeysValuesAndHeaders) {
 
 TEST_P(QueueSuite, TimestampsKeptOrStampedWithNow) {
   const std::string topic = name("timestamps");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   const int64_t given = 1600000000123;
   int64_t before =
       std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
@@ -217,9 +215,8 @@ TEST_P(QueueSuite, TimestampsKeptOrStampedWithNow) {
 
 TEST_P(QueueSuite, MessagesOutliveTheirConsumer) {
   const std::string topic = name("outlive");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   std::vector<Out> msgs;
   for (int i = 0; i < 3; ++i)
     msgs.push_back(Out{topic, "k" + std::to_string(i), random_bytes(1000, i), {{"h", "v"}}, {}, 0});
@@ -246,9 +243,8 @@ TEST_P(QueueSuite, PerKeyOrderAcrossManyKeys) {
   REQUIRE_CAPABILITY(per_key_order);
   const std::string topic = name("per-key-order");
   const int32_t partitions = parts(8);
-  create_topic(topic, partitions);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, partitions, group));
   constexpr int kKeys = 64;
   constexpr int kPerKey = 40;
   std::vector<Out> msgs;
@@ -285,9 +281,8 @@ TEST_P(QueueSuite, KeyedMessagesLandOnMurmur2Partition) {
   REQUIRE_CAPABILITY(partitions);
   const std::string topic = name("murmur2");
   constexpr int32_t kPartitions = 6;
-  create_topic(topic, kPartitions);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, kPartitions, group));
   std::vector<Out> msgs;
   for (int i = 0; i < 100; ++i) msgs.push_back(Out{topic, "doc-" + std::to_string(i), "v", {}, {}, 0});
   msgs.push_back(Out{topic, std::string(), "empty key", {}, {}, 0});
@@ -319,9 +314,8 @@ TEST_P(QueueSuite, ExplicitPartitionHonoured) {
   REQUIRE_CAPABILITY(partitions);
   const std::string topic = name("explicit-partition");
   constexpr int32_t kPartitions = 4;
-  create_topic(topic, kPartitions);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, kPartitions, group));
   std::string key;  // a key whose own partition is not 3, so the override is visible
   for (int i = 0; key.empty(); ++i) {
     std::string k = "k" + std::to_string(i);
@@ -343,9 +337,8 @@ TEST_P(QueueSuite, ExplicitPartitionHonoured) {
 TEST_P(QueueSuite, PartitionOutOfRangeRefused) {
   const std::string topic = name("partition-range");
   const int32_t partitions = parts(4);
-  create_topic(topic, partitions);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, partitions, group));
   RecordingProducer p;
   ASSERT_OK(p.init(q()));
   for (int32_t bad : {partitions, partitions + 100, -1, INT32_MIN}) {
@@ -475,9 +468,8 @@ TEST_P(QueueSuite, FanOutToIndependentGroups) {
 
 TEST_P(QueueSuite, UnackedRedeliveredToNewConsumer) {
   const std::string topic = name("redelivery");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   std::vector<Out> msgs = numbered(topic, 10);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   {
@@ -547,9 +539,8 @@ TEST_P(QueueSuite, AckAfterRevokeIsIgnored) {
   REQUIRE_CAPABILITY(exclusive_partitions);  // a partition is revoked from one member
   REQUIRE_CAPABILITY(lag);                   // the committed offsets are read with describe_group
   const std::string topic = name("revoke");
-  create_topic(topic, 2);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 2, group));
   std::vector<Out> msgs;
   for (int p = 0; p < 2; ++p)
     for (int i = 0; i < 10; ++i)
@@ -593,9 +584,8 @@ TEST_P(QueueSuite, OutOfOrderAcksCommitContiguousPrefix) {
   REQUIRE_CAPABILITY(offsets);  // the committed offset is the end of the acked prefix
   REQUIRE_CAPABILITY(lag);
   const std::string topic = name("ack-order");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   std::vector<Out> msgs = numbered(topic, 10, "");
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   auto c = consumer(group, {topic});
@@ -618,9 +608,8 @@ TEST_P(QueueSuite, OutOfOrderAcksCommitContiguousPrefix) {
 TEST_P(QueueSuite, ResumeFromCommittedOffsetAfterReopen) {
   REQUIRE_CAPABILITY(persistent);
   const std::string topic = name("resume");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   std::vector<Out> msgs = numbered(topic, 20);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   {
@@ -712,9 +701,8 @@ TEST_P(QueueSuite, EphemeralLatestConsumerSeesWhatIsSentRightAfterItIsMade) {
 
 TEST_P(QueueSuite, PollHonoursMaxAndAppends) {
   const std::string topic = name("poll-max");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   std::vector<Out> msgs = numbered(topic, 10, "");
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   auto c = consumer(group, {topic});
@@ -764,9 +752,8 @@ TEST_P(QueueSuite, OneConsumerSeveralTopics) {
 
 TEST_P(QueueSuite, AcksFromManyThreads) {
   const std::string topic = name("ack-threads");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   constexpr int kMessages = 2000;
   std::vector<Out> msgs = numbered(topic, kMessages, "");
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
@@ -814,9 +801,8 @@ TEST_P(QueueSuite, CloseIsIdempotent) {
 TEST_P(QueueSuite, ResetToEarliestOffsetAndLatest) {
   REQUIRE_CAPABILITY(replay);
   const std::string topic = name("reset");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   std::vector<Out> msgs = numbered(topic, 10);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   {
@@ -865,9 +851,8 @@ TEST_P(QueueSuite, ResetToEarliestOffsetAndLatest) {
 TEST_P(QueueSuite, ResetToOffsetOutsideTheLogIsClampedOrRefused) {
   REQUIRE_CAPABILITY(replay);
   const std::string topic = name("reset-range");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   std::vector<Out> msgs = numbered(topic, 10);
   ASSERT_NO_FATAL_FAILURE(produce(msgs));
   // A committed offset past the end would silently skip the next messages written; one before the
@@ -896,9 +881,8 @@ TEST_P(QueueSuite, ResetToOffsetOutsideTheLogIsClampedOrRefused) {
 TEST_P(QueueSuite, ResetToTimestamp) {
   REQUIRE_CAPABILITY(timestamp_reset);
   const std::string topic = name("reset-ts");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   const int64_t base =
       std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count() -
       3600 * 1000;
@@ -932,9 +916,8 @@ TEST_P(QueueSuite, ResetToTimestamp) {
 TEST_P(QueueSuite, ResetRefusedWhileGroupActive) {
   REQUIRE_CAPABILITY(replay);
   const std::string topic = name("reset-busy");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   ASSERT_NO_FATAL_FAILURE(produce({Out{topic, "k", "a", {}, {}, 0}, Out{topic, "k", "b", {}, {}, 0}}));
   auto c = consumer(group, {topic});
   ASSERT_NE(c, nullptr);
@@ -970,9 +953,8 @@ TEST_P(QueueSuite, ResetOnePartitionOnly) {
   REQUIRE_CAPABILITY(replay);
   REQUIRE_CAPABILITY(partitions);
   const std::string topic = name("reset-one");
-  create_topic(topic, 2);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 2, group));
   std::vector<Out> msgs;
   for (int p = 0; p < 2; ++p)
     for (int i = 0; i < 5; ++i) msgs.push_back(Out{topic, "k", std::to_string(p), {}, p, 0});
@@ -1003,9 +985,8 @@ TEST_P(QueueSuite, LagFigures) {
   REQUIRE_CAPABILITY(lag);
   const std::string topic = name("lag");
   const int32_t partitions = parts(2);
-  create_topic(topic, partitions);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, partitions, group));
   std::vector<Out> msgs;
   for (int i = 0; i < 6; ++i) msgs.push_back(Out{topic, "k", "a", {}, 0, 0});
   for (int i = 0; i < 4; ++i) msgs.push_back(Out{topic, "k", "b", {}, partitions - 1, 0});
@@ -1085,9 +1066,8 @@ TEST_P(QueueSuite, LagFigures) {
 TEST_P(QueueSuite, OversizedMessageRefusedAndNothingElseLost) {
   if (caps().max_message_bytes == 0) GTEST_SKIP() << "backend declares no max_message_bytes";
   const std::string topic = name("oversized");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   const size_t limit = caps().max_message_bytes;
   RecordingProducer p;
   ASSERT_OK(p.init(q()));
@@ -1125,9 +1105,8 @@ TEST_P(QueueSuite, OversizedMessageRefusedAndNothingElseLost) {
 TEST_P(QueueSuite, LargeMessageBelowLimitRoundTrips) {
   if (caps().max_message_bytes == 0) GTEST_SKIP() << "backend declares no max_message_bytes";
   const std::string topic = name("large");
-  create_topic(topic, 1);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, 1, group));
   // Half the limit: larger than any sensible batch, well inside the message limit.
   const std::string big = random_bytes(std::min<size_t>(caps().max_message_bytes / 2, 16u << 20), 7);
   ASSERT_NO_FATAL_FAILURE(produce({Out{topic, "small", "1", {}, {}, 0}, Out{topic, "big", big, {}, {}, 0},
@@ -1312,9 +1291,8 @@ void check_concurrent(queue::Consumer& c, int producers, int per_producer, bool 
 
 TEST_P(QueueSuite, ConcurrentProducersEachWithOwnProducer) {
   const std::string topic = name("concurrent");
-  create_topic(topic, parts(4));
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, parts(4), group));
   constexpr int kThreads = 4;
   constexpr int kPerThread = 1500;
   std::atomic<int> ready{0};
@@ -1352,9 +1330,8 @@ TEST_P(QueueSuite, ConcurrentProducersEachWithOwnProducer) {
 
 TEST_P(QueueSuite, ConcurrentThreadsShareOneProducer) {
   const std::string topic = name("shared-producer");
-  create_topic(topic, parts(4));
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, parts(4), group));
   constexpr int kThreads = 4;
   constexpr int kPerThread = 1500;
   RecordingProducer p;
@@ -1397,9 +1374,8 @@ TEST_P(QueueSuite, ConcurrentThreadsShareOneProducer) {
 TEST_P(QueueSuite, DeliveryReportsCarryTicketOpaqueAndOffsets) {
   const std::string topic = name("reports");
   const int32_t partitions = parts(4);
-  create_topic(topic, partitions);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, partitions, group));
   constexpr int kMessages = 400;
   std::vector<int> tags(kMessages);
   RecordingProducer p;
@@ -1468,9 +1444,8 @@ TEST_P(QueueSuite, CleanShutdownLosesNothing) {
   REQUIRE_CAPABILITY(persistent);
   const std::string topic = name("shutdown");
   const int32_t partitions = parts(4);
-  create_topic(topic, partitions);
   const std::string group = name("g");
-  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, partitions, group));
   constexpr int kMessages = 5000;
   {
     auto p = q().make_producer({});

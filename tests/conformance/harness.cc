@@ -207,6 +207,11 @@ void QueueConformance::create_topic(const std::string& topic, int32_t partitions
   ASSERT_OK(admin().create_topic(topic, cfg));
 }
 
+void QueueConformance::create_topic(const std::string& topic, int32_t partitions, const std::string& group) {
+  ASSERT_NO_FATAL_FAILURE(create_topic(topic, partitions));
+  ASSERT_NO_FATAL_FAILURE(declare_group(group, {topic}));
+}
+
 void QueueConformance::declare_group(const std::string& group, const std::vector<std::string>& topics) {
   ASSERT_OK(admin().declare_group(group, topics));
 }

@@ -181,6 +181,8 @@ class QueueConformance : public ::testing::TestWithParam<std::string> {
   // produces before a group's first consumer exists calls it first: without late_groups a group
   // receives only what is sent after it was declared. A no-op on the other backends.
   void declare_group(const std::string& group, const std::vector<std::string>& topics);
+  // create_topic, then declare_group(group, {topic}): the start of most tests.
+  void create_topic(const std::string& topic, int32_t partitions, const std::string& group);
   // Sends every message, flushes, and checks that every delivery succeeded.
   void produce(const std::vector<Out>& msgs, std::vector<Report>* reports = nullptr);
   // A consumer in group for topics; fails the test (returns nullptr) when refused.
