@@ -67,8 +67,7 @@ class AmqpConsumer : public Consumer {
     if (opts_.ephemeral && opts_.start_from == StartFrom::kEarliest) {
       return Status::unsupported(
           "an amqp consumer without a group cannot start from the earliest message: RabbitMQ keeps no "
-          "history "
-          "outside a group's queues; read with a group (--group) or from the latest message");
+          "history outside a group's queues; read with a group (--group) or from the latest message");
     }
     std::sort(opts_.topics.begin(), opts_.topics.end());
     opts_.topics.erase(std::unique(opts_.topics.begin(), opts_.topics.end()), opts_.topics.end());

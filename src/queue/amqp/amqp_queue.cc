@@ -217,8 +217,10 @@ class AmqpProducer : public Producer {
         pending_.push_back(std::move(it));
       }
     }
-    if (!pending_.empty())
+    if (!pending_.empty() && Clock::now() - last_warn_ > std::chrono::seconds(5)) {
+      last_warn_ = Clock::now();
       log::warn("amqp producer: connection lost, publishing again", {{"error", why.to_string()}});
+    }
     report(failed);
   }
 
@@ -253,6 +255,7 @@ class AmqpProducer : public Producer {
   uint64_t next_seq_ = 1;  // the channel's publish sequence number (confirms name these)
   std::deque<Item> pending_;
   std::map<uint64_t, Item> inflight_;
+  Clock::time_point last_warn_{};
 
   SendQueue<Item> sq_;
   std::thread sender_;
