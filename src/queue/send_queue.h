@@ -1,7 +1,7 @@
 // What the producers of the network backends (redis, amqp) share between send() and their sender
-// thread: checking a message (size, partition), a bounded buffer of copies that send() blocks on
-// (ProducerOptions::max_buffered_bytes, failing with ResourceLimit after send_timeout), tickets
-// 1, 2, 3, ..., and the count of delivery reports that flush() and outstanding() wait on.
+// thread: the topics' partition counts, checking a message (size, partition), a bounded buffer of copies that
+// send() blocks on (ProducerOptions::max_buffered_bytes, failing with ResourceLimit after send_timeout),
+// tickets 1, 2, 3, ..., and the count of delivery reports that flush() and outstanding() wait on.
 //
 // Ownership: a SendQueue owns the Items waiting in it; take() hands them to the sender thread.
 // Thread-safety: every member is thread-safe.
@@ -12,6 +12,9 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -37,21 +40,52 @@ namespace sluice::queue {
   return bytes;
 }
 
+// BadInput unless p is one of topic's `parts` partitions.
+[[nodiscard]] inline Status check_partition_range(std::string_view topic, PartitionId p, int32_t parts) {
+  if (p.value() >= 0 && p.value() < parts) return {};
+  return Status::invalid_argument("partition " + std::to_string(p.value()) + " is out of range for topic '" +
+                                  std::string(topic) + "' (" + std::to_string(parts) + " partitions)");
+}
+
 // The partition msg goes to on a topic of `parts` partitions: the one it names (checked), its
 // key's (murmur2, as every backend places keys), or the next of round_robin.
 [[nodiscard]] inline Result<PartitionId> choose_partition(const OutMessage& msg, int32_t parts,
                                                           std::atomic<uint32_t>& round_robin) {
   if (msg.partition) {
-    if (msg.partition->value() < 0 || msg.partition->value() >= parts) {
-      return Status::invalid_argument("partition " + std::to_string(msg.partition->value()) +
-                                      " is out of range for topic '" + std::string(msg.topic) + "' (" +
-                                      std::to_string(parts) + " partitions)");
-    }
+    SLUICE_RETURN_IF_ERROR(check_partition_range(msg.topic, *msg.partition, parts));
     return *msg.partition;
   }
   if (msg.key) return partition_for_key(*msg.key, parts);
   return PartitionId(static_cast<int32_t>(round_robin.fetch_add(1) % static_cast<uint32_t>(parts)));
 }
+
+// Partition counts of topics, each looked up once (a topic's count never changes on these
+// backends), on a connection of the cache's own made at the first lookup. Conn: the backend's.
+template <class Conn>
+class TopicCounts {
+ public:
+  using Connect = std::function<Result<std::unique_ptr<Conn>>()>;
+  using Lookup = std::function<Result<int32_t>(Conn&, std::string_view topic)>;
+  TopicCounts(Connect connect, Lookup lookup) : connect_(std::move(connect)), lookup_(std::move(lookup)) {}
+
+  [[nodiscard]] Result<int32_t> get(std::string_view topic) {
+    std::lock_guard lock(mu_);
+    if (auto it = counts_.find(topic); it != counts_.end()) return it->second;
+    if (conn_ == nullptr) {
+      SLUICE_ASSIGN_OR_RETURN(conn_, connect_());
+    }
+    SLUICE_ASSIGN_OR_RETURN(int32_t n, lookup_(*conn_, topic));
+    counts_.emplace(std::string(topic), n);
+    return n;
+  }
+
+ private:
+  const Connect connect_;
+  const Lookup lookup_;
+  std::mutex mu_;
+  std::unique_ptr<Conn> conn_;
+  std::map<std::string, int32_t, std::less<>> counts_;
+};
 
 // Item: the backend's copy of a message, with members `uint64_t ticket`, `size_t bytes` (what it
 // counts against the buffer) and `std::chrono::steady_clock::time_point queued_at`.

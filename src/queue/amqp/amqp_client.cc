@@ -353,11 +353,11 @@ Status Conn::declare_exchange(const std::string& name, const char* type, const s
 }
 
 Result<QueueCounts> Conn::declare_queue(const std::string& name, bool passive,
-                                        const std::vector<TableArg>& args, bool exclusive) {
+                                        const std::vector<TableArg>& args) {
   SLUICE_RETURN_IF_ERROR(ensure_open());
   Table t = make_table(args);
-  amqp_queue_declare_ok_t* ok = amqp_queue_declare(state_, 1, bytes(name), passive ? 1 : 0, exclusive ? 0 : 1,
-                                                   exclusive ? 1 : 0, exclusive ? 1 : 0, t.get());
+  // Durable, not exclusive, not auto-deleted: every queue sluice declares outlives its declarer.
+  amqp_queue_declare_ok_t* ok = amqp_queue_declare(state_, 1, bytes(name), passive ? 1 : 0, 1, 0, 0, t.get());
   SLUICE_RETURN_IF_ERROR(rpc_status(amqp_get_rpc_reply(state_), "declaring queue " + name));
   if (ok == nullptr) return Status::internal(s_.where() + ": queue.declare-ok missing");
   return QueueCounts{ok->message_count, ok->consumer_count};
@@ -502,10 +502,6 @@ Status Conn::reject(uint64_t tag, bool requeue) {
   return {};
 }
 
-bool Conn::has_buffered() const {
-  return state_ != nullptr && (amqp_frames_enqueued(state_) || amqp_data_in_buffer(state_));
-}
-
 Result<std::optional<Delivery>> Conn::next(std::chrono::milliseconds timeout, const ConfirmFn& on_confirm) {
   SLUICE_RETURN_IF_ERROR(ensure_open());
   timeval tv = to_timeval(timeout);
@@ -638,8 +634,8 @@ static std::vector<TableArg> group_queue_args(const AmqpSettings& s, std::string
   std::vector<TableArg> args;
   args.push_back({"x-queue-type", s.queue_type});
   // Classic queues' version 2 index and store (RabbitMQ 3.10+; older brokers ignore it): with
-  // 500k persistent messages queued, confirmed publishing went from 19k to 28k msgs/s (plain
-  // librabbitmq, bench/amqp_bench.cc, 2026-12-03).
+  // 500k persistent messages queued, confirmed publishing went from 19 k to 26 k msgs/s (the
+  // plain librabbitmq loop of bench/amqp_bench.cc, medians of 3, 2026-12-03).
   if (s.queue_type == "classic") args.push_back({"x-queue-version", int64_t{2}});
   if (s.delivery_limit > 0 && !topic.ends_with(".dlq")) {
     args.push_back({"x-delivery-limit", static_cast<int64_t>(s.delivery_limit)});

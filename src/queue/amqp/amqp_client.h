@@ -125,8 +125,7 @@ class Conn {
                                         const std::vector<TableArg>& args = {});
   // passive: only check it exists (NotFound otherwise).
   [[nodiscard]] Result<QueueCounts> declare_queue(const std::string& name, bool passive,
-                                                  const std::vector<TableArg>& args = {},
-                                                  bool exclusive = false);
+                                                  const std::vector<TableArg>& args = {});
   [[nodiscard]] Status delete_queue(const std::string& name);
   // Drops every ready message of queue; returns how many.
   [[nodiscard]] Result<uint32_t> purge(const std::string& name);
@@ -157,8 +156,6 @@ class Conn {
   using ConfirmFn = std::function<void(uint64_t tag, bool multiple, bool ok)>;
   [[nodiscard]] Result<std::optional<Delivery>> next(std::chrono::milliseconds timeout,
                                                      const ConfirmFn& on_confirm = {});
-  // True when a frame is already buffered (next() with a zero timeout will not block).
-  bool has_buffered() const;
   // Closes channel and connection politely (unacked deliveries go back to their queues).
   void close();
 

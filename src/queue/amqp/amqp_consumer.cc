@@ -75,6 +75,7 @@ class AmqpConsumer : public Consumer {
     for (const auto& t : opts_.topics) {
       SLUICE_RETURN_IF_ERROR(validate_topic_name(t));
       SLUICE_ASSIGN_OR_RETURN(int32_t n, topic_partitions(*conn_, n_, t));
+      topic_of_exchange_[n_.exchange(t)] = t;
       for (int32_t p = 0; p < n; ++p) {
         assignment_.push_back(TopicPartition{t, PartitionId(p)});
         if (!opts_.ephemeral) subs_.push_back(Sub{n_.group_queue(t, PartitionId(p), opts_.group), t, p});
@@ -243,10 +244,9 @@ class AmqpConsumer : public Consumer {
       h->topic = subs_[idx].topic;
     }
     if (h->topic.empty()) {
-      // The ephemeral queue, or a message the broker routed through the alternate exchange: the
-      // exchange names the topic and the routing key the partition.
-      for (const auto& t : opts_.topics)
-        if (n_.exchange(t) == dv.exchange) h->topic = t;
+      // The ephemeral reader's queue, bound to every topic: the exchange names the topic.
+      if (auto it = topic_of_exchange_.find(dv.exchange); it != topic_of_exchange_.end())
+        h->topic = it->second;
     }
     if (partition < 0) partition = static_cast<int32_t>(std::strtol(dv.routing_key.c_str(), nullptr, 10));
     if (!decode_headers(dv.headers_blob, h->headers)) {
@@ -280,6 +280,7 @@ class AmqpConsumer : public Consumer {
   std::unique_ptr<Conn> conn_;  // the polling thread's
   std::vector<Sub> subs_;
   std::vector<TopicPartition> assignment_;
+  std::map<std::string, std::string> topic_of_exchange_;
   bool closed_ = false;
   Clock::time_point last_outage_log_{};
 

@@ -24,12 +24,6 @@ int64_t now_ms() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-Status check_partition(std::string_view topic, PartitionId p, int32_t parts) {
-  if (p.value() >= 0 && p.value() < parts) return {};
-  return Status::invalid_argument("partition " + std::to_string(p.value()) + " is out of range for topic '" +
-                                  std::string(topic) + "' (" + std::to_string(parts) + " partitions)");
-}
-
 const Status& status_of(const Status& s) {
   return s;
 }
@@ -47,31 +41,6 @@ auto with_reconnect(Conn& c, F&& op) -> decltype(op()) {
   return r;
 }
 
-// Partition counts of topics, looked up once on a connection of its own (a passive declare of a
-// missing topic closes the channel it ran on; the publishing channel must not be that one).
-class TopicCounts {
- public:
-  explicit TopicCounts(const AmqpSettings& s) : s_(s), n_{s.prefix} {}
-  Result<int32_t> get(std::string_view topic) {
-    std::lock_guard lock(mu_);
-    if (auto it = counts_.find(topic); it != counts_.end()) return it->second;
-    if (conn_ == nullptr) {
-      SLUICE_ASSIGN_OR_RETURN(conn_, Conn::connect(s_));
-    }
-    SLUICE_ASSIGN_OR_RETURN(int32_t n,
-                            with_reconnect(*conn_, [&] { return topic_partitions(*conn_, n_, topic); }));
-    counts_.emplace(std::string(topic), n);
-    return n;
-  }
-
- private:
-  const AmqpSettings s_;
-  const Names n_;
-  std::mutex mu_;
-  std::unique_ptr<Conn> conn_;
-  std::map<std::string, int32_t, std::less<>> counts_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Producer: send() validates and queues a copy; one sender thread publishes on a channel in confirm
 // mode, keeping up to `confirm_window` publishes unconfirmed, and reports each message when the
@@ -81,7 +50,16 @@ class TopicCounts {
 class AmqpProducer : public Producer {
  public:
   AmqpProducer(const AmqpSettings& s, ProducerOptions opts)
-      : s_(s), n_{s.prefix}, opts_(std::move(opts)), counts_(s), sq_(opts_, "amqp producer", s.where()) {}
+      : s_(s),
+        n_{s.prefix},
+        opts_(std::move(opts)),
+        // Its own connection: a passive declare of a missing topic closes the channel it ran on,
+        // which must not be the publishing one.
+        counts_([s] { return Conn::connect(s); },
+                [n = n_](Conn& c, std::string_view topic) {
+                  return with_reconnect(c, [&] { return topic_partitions(c, n, topic); });
+                }),
+        sq_(opts_, "amqp producer", s.where()) {}
 
   Status start() {
     SLUICE_ASSIGN_OR_RETURN(conn_, Conn::connect(s_));
@@ -246,7 +224,7 @@ class AmqpProducer : public Producer {
   const AmqpSettings s_;
   const Names n_;
   const ProducerOptions opts_;
-  TopicCounts counts_;
+  TopicCounts<Conn> counts_;
   std::atomic<uint32_t> round_robin_{0};
 
   // The sender thread's.
@@ -399,7 +377,7 @@ class AmqpAdmin : public Admin {
       return Status::not_found("group '" + std::string(group) + "' does not read topic '" +
                                std::string(topic) + "'");
     SLUICE_ASSIGN_OR_RETURN(int32_t parts, topic_partitions(*conn_, n_, topic));
-    if (partition) SLUICE_RETURN_IF_ERROR(check_partition(topic, *partition, parts));
+    if (partition) SLUICE_RETURN_IF_ERROR(check_partition_range(topic, *partition, parts));
     std::vector<std::string> queues;
     for (int32_t p = 0; p < parts; ++p) {
       if (partition && partition->value() != p) continue;

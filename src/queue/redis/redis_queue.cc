@@ -23,29 +23,6 @@ int64_t now_ms() {
   return std::chrono::duration_cast<Millis>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-// Partition counts of topics, looked up once (a topic's count never changes on this backend).
-class TopicCounts {
- public:
-  TopicCounts(const RedisSettings& s, Keys k) : s_(s), k_(std::move(k)) {}
-  Result<int32_t> get(std::string_view topic) {
-    std::lock_guard lock(mu_);
-    if (auto it = counts_.find(topic); it != counts_.end()) return it->second;
-    if (conn_ == nullptr) {
-      SLUICE_ASSIGN_OR_RETURN(conn_, Conn::connect(s_));
-    }
-    SLUICE_ASSIGN_OR_RETURN(int32_t n, topic_partitions(*conn_, k_, topic));
-    counts_.emplace(std::string(topic), n);
-    return n;
-  }
-
- private:
-  const RedisSettings s_;
-  const Keys k_;
-  std::mutex mu_;
-  std::unique_ptr<Conn> conn_;
-  std::map<std::string, int32_t, std::less<>> counts_;
-};
-
 // ---------------------------------------------------------------------------------------------
 // Producer: send() validates and queues a copy; one sender thread pipelines the XADDs (up to
 // `pipeline` in flight) and issues the delivery reports in send order. After a lost connection the
@@ -57,7 +34,8 @@ class RedisProducer : public Producer {
       : s_(s),
         k_{s.prefix},
         opts_(std::move(opts)),
-        counts_(s, k_),
+        counts_([s] { return Conn::connect(s); },
+                [k = k_](Conn& c, std::string_view topic) { return topic_partitions(c, k, topic); }),
         sq_(opts_, "redis producer", s.where()) {}
 
   Status start() {
@@ -185,7 +163,7 @@ class RedisProducer : public Producer {
   const RedisSettings s_;
   const Keys k_;
   const ProducerOptions opts_;
-  TopicCounts counts_;
+  TopicCounts<Conn> counts_;
   std::unique_ptr<Conn> conn_;  // the sender thread's
   std::atomic<uint32_t> round_robin_{0};
   SendQueue<Item> sq_;
@@ -305,11 +283,7 @@ class RedisAdmin : public Admin {
     SLUICE_RETURN_IF_ERROR(validate_topic_name(topic));
     std::lock_guard lock(mu_);
     SLUICE_ASSIGN_OR_RETURN(int32_t parts, topic_partitions(*conn_, k_, topic));
-    if (partition && (partition->value() < 0 || partition->value() >= parts)) {
-      return Status::invalid_argument("partition " + std::to_string(partition->value()) +
-                                      " is out of range for topic '" + std::string(topic) + "' (" +
-                                      std::to_string(parts) + " partitions)");
-    }
+    if (partition) SLUICE_RETURN_IF_ERROR(check_partition_range(topic, *partition, parts));
     SLUICE_ASSIGN_OR_RETURN(auto members, live_members(*conn_, k_, group));
     if (!members.empty()) {
       return Status::busy("group '" + std::string(group) + "' has " + std::to_string(members.size()) +
