@@ -195,7 +195,7 @@ StageConfig config_for(const StageContext& ctx, const char* name, const char* in
   c.max_attempts = ctx.settings.max_attempts;
   c.backoff = queue::Millis(ctx.settings.retry_backoff.count());
   c.partitions = ctx.settings.partitions;
-  c.group = ctx.settings.group + "-" + name;
+  c.group = stage_group(ctx.settings, name);
   c.start_from = ctx.settings.start_from;
   c.commit_interval = queue::Millis(ctx.settings.commit_interval.count());
   return c;
@@ -504,9 +504,23 @@ StageDef index_stage(const StageContext& ctx) {
           failure_notifier(ctx, false)};
 }
 
+std::string stage_group(const PipelineSettings& settings, std::string_view stage) {
+  return settings.group + "-" + std::string(stage);
+}
+
+namespace {
+// The built-in stages and their input topics (the stage factories above pair them the same way).
+struct BuiltinStage {
+  const char* name;
+  const char* input;
+};
+constexpr BuiltinStage kBuiltinStages[] = {
+    {"parse", kTopicUpload}, {"embed", kTopicParsed}, {"index", kTopicEmbedded}};
+}  // namespace
+
 std::vector<std::string> pipeline_topic_names() {
   std::vector<std::string> out = {kTopicUpload, kTopicParsed, kTopicEmbedded, kTopicIngested, kTopicResults};
-  for (const char* input : {kTopicUpload, kTopicParsed, kTopicEmbedded}) {
+  for (const auto& [name, input] : kBuiltinStages) {
     out.push_back(std::string(input) + kRetrySuffix);
     out.push_back(std::string(input) + kDlqSuffix);
   }
@@ -518,11 +532,9 @@ Status ensure_pipeline_topics(queue::Admin& admin, const PipelineSettings& setti
   for (const auto& t : pipeline_topic_names()) {
     SLUICE_RETURN_IF_ERROR(queue::ensure_topic(admin, t, {.partitions = settings.partitions}));
   }
-  const std::pair<const char*, const char*> stages[] = {
-      {"parse", kTopicUpload}, {"embed", kTopicParsed}, {"index", kTopicEmbedded}};
-  for (const auto& [name, input] : stages) {
+  for (const auto& [name, input] : kBuiltinStages) {
     const std::string topics[] = {input, std::string(input) + kRetrySuffix};
-    SLUICE_RETURN_IF_ERROR(admin.declare_group(settings.group + "-" + name, topics));
+    SLUICE_RETURN_IF_ERROR(admin.declare_group(stage_group(settings, name), topics));
   }
   return {};
 }

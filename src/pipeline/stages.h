@@ -92,6 +92,9 @@ SourceRef file_source(const std::string& abs_path);
 // "host:pid" of this process.
 std::string worker_name();
 
+// The consumer group of a built-in stage ("sluice-parse" with the default --group).
+std::string stage_group(const PipelineSettings& settings, std::string_view stage);
+
 // Creates the pipeline's topics (pipeline_topic_names()) with settings.partitions partitions where
 // they are missing (existing ones are kept as they are), and declares the built-in stages' groups
 // on their inputs, so that a backend whose groups see only what is sent after they exist
