@@ -96,7 +96,9 @@ TEST_F(AmqpBrokerTest, ProducerPublishesAgainAcrossABrokerRestart) {
   ASSERT_TRUE(p.is_ok()) << p.status().to_string();
   constexpr int kMessages = 3000;
   std::thread chaos([&] {
-    while (ok.load() < 500) std::this_thread::sleep_for(1ms);
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (ok.load() < 500 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+    EXPECT_GE(ok.load(), 500) << "the broker confirmed too little to restart it mid-run";
     server_.stop();
     Status st = server_.start();
     EXPECT_TRUE(st.is_ok()) << st.to_string();

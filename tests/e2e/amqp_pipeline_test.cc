@@ -36,21 +36,7 @@ class AmqpPipelineTest : public ScaleOutTest {
 };
 
 TEST_F(AmqpPipelineTest, TwoWorkersShareTheWork) {
-  const std::string data = dir_.path() + "/data";
-  Worker a, b;
-  start_worker(a, uri(), data);
-  start_worker(b, uri(), data);
-  ASSERT_TRUE(wait_for_members(uri(), "sluice-parse", 2)) << "the two workers never joined sluice-parse";
-  RunResult r = ingest(uri(), data);
-  a.stop = b.stop = true;
-  a.thread.join();
-  b.thread.join();
-  expect_clean_run_equivalent(r, data);
-  EXPECT_EQ(a.result.exit_code, 0) << describe(a.result);
-  EXPECT_EQ(b.result.exit_code, 0) << describe(b.result);
-  for (const Worker* w : {&a, &b}) {
-    EXPECT_NE(w->result.err.find("\"document done\""), std::string::npos) << w->result.err.substr(0, 3000);
-  }
+  two_workers_share_the_work(uri(), [&] { return wait_for_members(uri(), "sluice-parse", 2); });
 }
 
 // Worker b starts alone, slowed down (one thread, one document in flight; its prefetch still

@@ -91,21 +91,7 @@ class KafkaPipelineTest : public ScaleOutTest {
 TEST_F(KafkaPipelineTest, TwoWorkersShareTheWork) {
   MockCluster mc;
   ASSERT_FALSE(mc.bootstrap().empty());
-  const std::string data = dir_.path() + "/data";
-  Worker a, b;
-  start_worker(a, uri(mc), data);
-  start_worker(b, uri(mc), data);
-  RunResult r = ingest(uri(mc), data);
-  a.stop = b.stop = true;
-  a.thread.join();
-  b.thread.join();
-  expect_clean_run_equivalent(r, data);
-  EXPECT_EQ(a.result.exit_code, 0) << describe(a.result);
-  EXPECT_EQ(b.result.exit_code, 0) << describe(b.result);
-  // Both did some of it.
-  for (const Worker* w : {&a, &b}) {
-    EXPECT_NE(w->result.err.find("\"document done\""), std::string::npos) << w->result.err.substr(0, 3000);
-  }
+  two_workers_share_the_work(uri(mc));
 }
 
 TEST_F(KafkaPipelineTest, BrokerDownAndAWorkerKilledLoseNothing) {

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -111,39 +112,60 @@ class ScaleOutTest : public ::testing::Test {
         o);
   }
 
-  // Waits until `sluice groups GROUP` shows `members` members that each own a partition of topic
-  // (so a test that wants the work shared does not race the workers' start).
-  bool wait_for_owners(const std::string& queue, const std::string& group, const std::string& topic,
-                       size_t members) {
+  // Waits (up to 60 s) until `sluice groups GROUP --json` shows what ready() wants.
+  bool wait_for_group(const std::string& queue, const std::string& group,
+                      const std::function<bool(const nlohmann::json&)>& ready) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     while (std::chrono::steady_clock::now() < deadline) {
       RunResult g = run_sluice({"groups", group, "--queue", queue, "--json"});
       if (g.exit_code == 0 && !g.out.empty()) {
         auto j = nlohmann::json::parse(split_lines(g.out).front(), nullptr, false);
-        std::set<std::string> owners;
-        if (j.is_object() && j.contains("partitions"))
-          for (const auto& p : j["partitions"])
-            if (p["topic"] == topic && p["member"].is_string()) owners.insert(p["member"].get<std::string>());
-        if (owners.size() >= members) return true;
+        if (j.is_object() && ready(j)) return true;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return false;
   }
-
-  // Waits until `sluice groups GROUP` counts `members` members (for backends whose members share
-  // every partition, so that no partition has one owner to wait for).
+  // ... until `members` members each own a partition of topic (so a test that wants the work
+  // shared does not race the workers' start).
+  bool wait_for_owners(const std::string& queue, const std::string& group, const std::string& topic,
+                       size_t members) {
+    return wait_for_group(queue, group, [&](const nlohmann::json& j) {
+      std::set<std::string> owners;
+      if (j.contains("partitions"))
+        for (const auto& p : j["partitions"])
+          if (p["topic"] == topic && p["member"].is_string()) owners.insert(p["member"].get<std::string>());
+      return owners.size() >= members;
+    });
+  }
+  // ... until the group counts `members` members (for backends whose members share every
+  // partition, so that no partition has one owner to wait for).
   bool wait_for_members(const std::string& queue, const std::string& group, size_t members) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < deadline) {
-      RunResult g = run_sluice({"groups", group, "--queue", queue, "--json"});
-      if (g.exit_code == 0 && !g.out.empty()) {
-        auto j = nlohmann::json::parse(split_lines(g.out).front(), nullptr, false);
-        if (j.is_object() && j["members"].is_array() && j["members"].size() >= members) return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return wait_for_group(queue, group, [&](const nlohmann::json& j) {
+      return j["members"].is_array() && j["members"].size() >= members;
+    });
+  }
+
+  // Two `sluice worker` processes and `sluice ingest --no-workers`: the index equals the clean
+  // run's, both workers exit cleanly and each did some of the work. joined (when given) waits
+  // until both are in the group, so the ingest does not race their start.
+  void two_workers_share_the_work(const std::string& queue, const std::function<bool()>& joined = {}) {
+    const std::string data = dir_.path() + "/data";
+    Worker a, b;
+    start_worker(a, queue, data);
+    start_worker(b, queue, data);
+    const bool both = !joined || joined();
+    RunResult r = both ? ingest(queue, data) : RunResult{};
+    a.stop = b.stop = true;
+    a.thread.join();
+    b.thread.join();
+    ASSERT_TRUE(both) << "the two workers never both joined";
+    expect_clean_run_equivalent(r, data);
+    EXPECT_EQ(a.result.exit_code, 0) << describe(a.result);
+    EXPECT_EQ(b.result.exit_code, 0) << describe(b.result);
+    for (const Worker* w : {&a, &b}) {
+      EXPECT_NE(w->result.err.find("\"document done\""), std::string::npos) << w->result.err.substr(0, 3000);
     }
-    return false;
   }
 
   // The messages stored in topic, summed over its partitions (-1 when it cannot be read).
