@@ -250,23 +250,15 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     runs.push_back(run);
   }
-  std::vector<nlohmann::json> plain_runs(runs.begin(), runs.end());
-  auto med = sluice::bench::median_of_runs(plain_runs);
-  json summary = {{"type", "summary"},
-                  {"machine", sluice::bench::machine_facts(".")},
-                  {"load_average", sluice::bench::load_average()},
-                  {"build_type", SLUICE_BENCH_BUILD_TYPE},
-                  {"messages", o.messages},
-                  {"value_bytes", o.size},
-                  {"partitions", o.partitions},
-                  {"window", o.window},
-                  {"prefetch", o.prefetch},
-                  {"repeats", o.repeats},
-                  {"median", med}};
-  double pp = med.value("plain_produce_msgs_s", 0.0), sp = med.value("sluice_produce_msgs_s", 0.0);
-  double pc = med.value("plain_consume_msgs_s", 0.0), sc = med.value("sluice_consume_msgs_s", 0.0);
-  summary["ratio_produce_vs_plain"] = pp > 0 ? sp / pp : 0;
-  summary["ratio_consume_vs_plain"] = pc > 0 ? sc / pc : 0;
+  json summary = sluice::bench::queue_summary(runs, {{"messages", o.messages},
+                                                     {"value_bytes", o.size},
+                                                     {"partitions", o.partitions},
+                                                     {"window", o.window},
+                                                     {"prefetch", o.prefetch},
+                                                     {"repeats", o.repeats}});
+  const json& med = summary["median"];
+  const double pp = med.value("plain_produce_msgs_s", 0.0), sp = med.value("sluice_produce_msgs_s", 0.0);
+  const double pc = med.value("plain_consume_msgs_s", 0.0), sc = med.value("sluice_consume_msgs_s", 0.0);
   if (!o.corpus.empty()) {
     std::vector<double> log_s, amqp_s;
     bool complete = true;

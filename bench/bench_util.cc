@@ -205,6 +205,24 @@ nlohmann::json median_of_runs(const std::vector<nlohmann::json>& runs) {
   return out;
 }
 
+nlohmann::ordered_json queue_summary(const std::vector<nlohmann::ordered_json>& runs,
+                                     nlohmann::ordered_json settings) {
+  const auto med = median_of_runs(std::vector<nlohmann::json>(runs.begin(), runs.end()));
+  nlohmann::ordered_json out = {{"type", "summary"},
+                                {"machine", machine_facts(".")},
+                                {"load_average", load_average()},
+                                {"build_type", SLUICE_BENCH_BUILD_TYPE}};
+  for (auto& [k, v] : settings.items()) out[k] = v;
+  out["median"] = med;
+  auto ratio = [&](const char* sluice, const char* plain) {
+    const double s = med.value(sluice, 0.0), p = med.value(plain, 0.0);
+    return p > 0 ? s / p : 0.0;
+  };
+  out["ratio_produce_vs_plain"] = ratio("sluice_produce_msgs_s", "plain_produce_msgs_s");
+  out["ratio_consume_vs_plain"] = ratio("sluice_consume_msgs_s", "plain_consume_msgs_s");
+  return out;
+}
+
 int64_t percentile_sorted(const std::vector<int64_t>& sorted, double q) {
   if (sorted.empty()) return 0;
   auto rank = static_cast<size_t>(std::ceil(q * static_cast<double>(sorted.size())));

@@ -57,6 +57,13 @@ double median(std::vector<double> values);
 // For every numeric field of runs[0]: the median of that field over all runs.
 nlohmann::json median_of_runs(const std::vector<nlohmann::json>& runs);
 
+// The summary line of a queue benchmark: the machine and the build, `settings` as given, the medians
+// of runs ("median"), and sluice's figures over the plain loop's from those medians
+// (ratio_produce_vs_plain, ratio_consume_vs_plain; 0 where a figure is missing). The build type is
+// the including target's SLUICE_BENCH_BUILD_TYPE.
+nlohmann::ordered_json queue_summary(const std::vector<nlohmann::ordered_json>& runs,
+                                     nlohmann::ordered_json settings);
+
 // Nearest-rank percentile (q in [0, 1]) of values sorted ascending; 0 for none.
 int64_t percentile_sorted(const std::vector<int64_t>& sorted, double q);
 
