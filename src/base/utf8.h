@@ -18,4 +18,7 @@ char32_t decode(std::string_view s, size_t& i);
 // Appends cp as UTF-8 (surrogates and values past U+10FFFF as U+FFFD).
 void append(std::string& out, char32_t cp);
 
+// True when s is well-formed UTF-8 (no overlong forms, surrogates or code points past U+10FFFF).
+bool is_valid(std::string_view s);
+
 }  // namespace sluice::utf8

@@ -57,16 +57,7 @@ std::string snippet(std::string_view s, size_t max_chars) {
 std::vector<nlohmann::ordered_json> hits_json(const std::vector<index::SearchHit>& hits) {
   std::vector<nlohmann::ordered_json> out;
   int rank = 0;
-  for (const auto& h : hits) {
-    out.push_back({{"rank", ++rank},
-                   {"score", h.score},
-                   {"doc_id", h.doc_id},
-                   {"source", h.source},
-                   {"page", h.page},
-                   {"heading", h.heading},
-                   {"chunk_id", h.chunk_id},
-                   {"text", h.text}});
-  }
+  for (const auto& h : hits) out.push_back(index::search_hit_json(h, ++rank));
   return out;
 }
 

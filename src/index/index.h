@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,18 +21,18 @@
 namespace sluice::index {
 
 struct ChunkRecord {
-  std::string chunk_id;     // hash(doc_id, version, seq)
-  int seq = 0;              // position in the document
-  int page = 0;             // 0: no pages
-  std::string heading;      // heading path joined with " > "
+  std::string chunk_id;  // hash(doc_id, version, seq)
+  int seq = 0;           // position in the document
+  int page = 0;          // 0: no pages
+  std::string heading;   // heading path joined with " > "
   std::string text;
   std::vector<float> vector;
 };
 
 struct DocumentRecord {
   std::string doc_id;
-  std::string version;      // hash of the content
-  std::string source;       // the original path or URI
+  std::string version;  // hash of the content
+  std::string source;   // the original path or URI
   int pages = 0;
   std::string metadata_json = "{}";
 };
@@ -55,16 +56,22 @@ class Index {
  public:
   virtual ~Index() = default;
   // Writes the document's chunks (replacing any other version of it). Idempotent.
-  [[nodiscard]] virtual Status upsert_document(const DocumentRecord& doc, std::span<const ChunkRecord> chunks) = 0;
+  [[nodiscard]] virtual Status upsert_document(const DocumentRecord& doc,
+                                               std::span<const ChunkRecord> chunks) = 0;
   // The stored version of a document, or nullopt.
   [[nodiscard]] virtual Result<std::optional<DocumentRecord>> get_document(std::string_view doc_id) = 0;
   [[nodiscard]] virtual Status delete_document(std::string_view doc_id) = 0;
   [[nodiscard]] virtual Result<std::vector<DocumentRecord>> list_documents() = 0;
   [[nodiscard]] virtual Result<size_t> chunk_count(std::optional<std::string_view> doc_id = std::nullopt) = 0;
   // Searches by the query's text (keywords) and vector (may be empty for keyword-only).
-  [[nodiscard]] virtual Result<std::vector<SearchHit>> search(std::string_view query, std::span<const float> vector,
+  [[nodiscard]] virtual Result<std::vector<SearchHit>> search(std::string_view query,
+                                                              std::span<const float> vector,
                                                               const SearchOptions& opts) = 0;
 };
+
+// A hit as `sluice search --json` prints it and GET /v1/search returns it (DESIGN.md's contract):
+// rank (from 1), score, doc_id, source, page, heading, chunk_id, text.
+nlohmann::ordered_json search_hit_json(const SearchHit& h, int rank);
 
 // "local:DIR" (SQLite file DIR/index.db, vectors DIR/vectors.hnsw). dimension and embedder name are
 // stored on creation; opening with another is kBadInput naming both.

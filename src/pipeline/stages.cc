@@ -509,14 +509,14 @@ std::string stage_group(const PipelineSettings& settings, std::string_view stage
 }
 
 namespace {
-// The built-in stages and their input topics (the stage factories above pair them the same way).
-struct BuiltinStage {
-  const char* name;
-  const char* input;
-};
+// The stage factories above pair them the same way.
 constexpr BuiltinStage kBuiltinStages[] = {
     {"parse", kTopicUpload}, {"embed", kTopicParsed}, {"index", kTopicEmbedded}};
 }  // namespace
+
+std::span<const BuiltinStage> builtin_stages() {
+  return kBuiltinStages;
+}
 
 std::vector<std::string> pipeline_topic_names() {
   std::vector<std::string> out = {kTopicUpload, kTopicParsed, kTopicEmbedded, kTopicIngested, kTopicResults};

@@ -20,6 +20,7 @@
 // the stages. Thread-safety: the stage functions run on the StageRunner's worker threads at once.
 #pragma once
 
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -91,6 +92,13 @@ SourceRef file_source(const std::string& abs_path);
 
 // "host:pid" of this process.
 std::string worker_name();
+
+// The built-in stages in pipeline order, with their input topics.
+struct BuiltinStage {
+  const char* name;
+  const char* input;
+};
+std::span<const BuiltinStage> builtin_stages();
 
 // The consumer group of a built-in stage ("sluice-parse" with the default --group).
 std::string stage_group(const PipelineSettings& settings, std::string_view stage);
