@@ -23,16 +23,36 @@ struct BlobRef {
   uint64_t size = 0;
 };
 
+// A blob being written piece by piece (an upload streamed from the network); destroying an
+// uncommitted writer removes what it wrote. commit() returns once the blob is durable.
+// Thread-safety: one thread at a time.
+class BlobWriter {
+ public:
+  virtual ~BlobWriter() = default;
+  [[nodiscard]] virtual Status append(std::string_view bytes) = 0;
+  // Makes the blob durable and visible; the writer is done afterwards.
+  [[nodiscard]] virtual Result<BlobRef> commit() = 0;
+  virtual uint64_t size() const = 0;  // bytes appended so far
+};
+
 class BlobStore {
  public:
   virtual ~BlobStore() = default;
   // Stores bytes under key (letters, digits, '-', '_', '.', '/'; no "..", no leading '/').
   // A bad key is kBadInput; a full disk kResourceLimit; other I/O errors kRetriable.
   [[nodiscard]] virtual Result<BlobRef> put(std::string_view key, std::string_view bytes) = 0;
+  // A writer for a blob under key (same rules and errors as put()). kReplace: like put(), nothing
+  // is visible under the key before commit(). kNewKey: for a key nobody knows yet (an upload's
+  // random name, handed out only after commit): written in place, cheaper; an existing key is
+  // kAlreadyExists.
+  enum class NewBlob { kReplace, kNewKey };
+  [[nodiscard]] virtual Result<std::unique_ptr<BlobWriter>> open_writer(std::string_view key,
+                                                                        NewBlob mode) = 0;
   // The blob's bytes. A missing blob is kNotFound (class kRetriable: it may be written later or
   // have been cleaned up after its consumer finished; the caller decides). When expected_hash is
   // not empty and the bytes do not match it, kCorruption (class kFatal) naming the blob.
-  [[nodiscard]] virtual Result<std::string> get(std::string_view uri, std::string_view expected_hash = {}) = 0;
+  [[nodiscard]] virtual Result<std::string> get(std::string_view uri,
+                                                std::string_view expected_hash = {}) = 0;
   // Removes a blob; removing a missing blob is OK (cleanup is idempotent).
   [[nodiscard]] virtual Status remove(std::string_view uri) = 0;
   // The URI this store was opened with, e.g. "file:/abs/dir".
