@@ -13,6 +13,8 @@ APT_PACKAGES=(
   redis-server redis-tools
   librdkafka-dev libhiredis-dev
   rabbitmq-server librabbitmq-dev
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
+  chromium wrk python3-fastapi python3-uvicorn python3-multipart
   procps time python3
 )
 
@@ -29,6 +31,9 @@ if [[ "$MODE" == "--search-corpus" ]]; then
 fi
 
 missing=()
+# node and npm run the browser test (playwright-core); a machine may already have them from
+# elsewhere (nodesource), whose nodejs conflicts with Debian's npm package.
+if [[ -z "$MODE" ]] && ! command -v npm >/dev/null 2>&1; then APT_PACKAGES+=(nodejs npm); fi
 for p in "${APT_PACKAGES[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")

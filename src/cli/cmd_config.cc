@@ -10,6 +10,7 @@
 #include "queue/amqp/amqp_queue.h"
 #include "queue/log/log_queue.h"
 #include "queue/redis/redis_queue.h"
+#include "server/server.h"
 
 namespace sluice::cli {
 
@@ -47,11 +48,16 @@ std::string configuration_markdown() {
       "exchanges and queues, and what RabbitMQ cannot do):\n\n";
   out += config::markdown_table(queue::amqp::amqp_properties());
   out +=
-      "\n## Pipeline settings (`sluice ingest`, `sluice search`)\n\n"
+      "\n## Pipeline settings (`sluice ingest`, `sluice search`, `sluice worker`, `sluice serve`)\n\n"
       "Each is a command-line option and an environment variable (the seeds' names are accepted as\n"
       "aliases); `<data>` is the data directory. Precedence: option, then environment, then default.\n"
       "Sizes accept KiB/MiB/GiB suffixes.\n\n";
   out += config::markdown_table(pipeline::pipeline_properties());
+  out +=
+      "\n## Server settings (`sluice serve`)\n\n"
+      "The HTTP API and dashboard (docs/http_api.md). Each is a command-line option and an environment\n"
+      "variable; `sluice serve` also takes the pipeline settings above.\n\n";
+  out += config::markdown_table(server::server_properties());
   return out;
 }
 

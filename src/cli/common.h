@@ -43,6 +43,7 @@ Command add_dlq_command(CLI::App& root);
 Command add_ingest_command(CLI::App& root);
 Command add_search_command(CLI::App& root);
 Command add_worker_command(CLI::App& root);
+Command add_serve_command(CLI::App& root);
 
 // Where the queue lives. Each field holds the flag's value, empty when the flag was not given.
 struct QueueFlags {
