@@ -14,7 +14,7 @@ APT_PACKAGES=(
   librdkafka-dev libhiredis-dev
   rabbitmq-server librabbitmq-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
-  chromium wrk python3-fastapi python3-uvicorn python3-multipart
+  chromium fonts-wqy-zenhei wrk python3-fastapi python3-uvicorn python3-multipart
   procps time python3
 )
 
@@ -66,5 +66,16 @@ if dpkg-query -W -f='${Status}' rabbitmq-server 2>/dev/null | grep -q "install o
   elif pgrep -u rabbitmq beam.smp >/dev/null 2>&1; then  # no systemd (a container): the init script
     echo "setup: stopping the system rabbitmq-server service" >&2
     $SUDO service rabbitmq-server stop >/dev/null 2>&1 || true
+  fi
+fi
+
+# The test tools from npm (package.json, pinned exactly in package-lock.json): playwright-core for
+# the browser test. `npm ci` again only when the lock file changed since the last install.
+cd "$(dirname "$0")/.."
+if [[ -z "$MODE" && -f package-lock.json ]]; then
+  if ! cmp -s package-lock.json node_modules/.sluice-installed-lock; then
+    echo "setup: npm ci (test tools)" >&2
+    npm ci --no-audit --no-fund --loglevel=error >/dev/null
+    cp package-lock.json node_modules/.sluice-installed-lock
   fi
 fi

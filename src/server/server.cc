@@ -10,14 +10,17 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "base/version.h"
@@ -47,19 +50,10 @@ void mirror(Counter& c, double total) {
 }
 
 int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
+  return wall_clock_ms();
 }
-
 std::string iso_ms(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[40];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
+  return iso8601_utc(ms);
 }
 
 // The HTTP status for an error: what a client should do differs by class.
@@ -701,6 +695,197 @@ struct Server::Impl {
               {{"doc_id", doc_id}, {"deleted", true}, {"chunks_removed", chunks.is_ok() ? *chunks : 0}});
   }
 
+  // --- dead letters ---
+  // The dashboard's view of `<topic>.dlq`: read to the end with an ephemeral consumer (no group
+  // is disturbed); a replay sends the chosen document's dead letters back to the topic they
+  // failed on and records each in the ledger topic in `sluice dlq`'s format, so both agree on
+  // what was replayed.
+  struct Letter {
+    std::string topic, doc_id, value;
+    int32_t partition = 0;
+    int64_t offset = 0, timestamp_ms = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string header(std::string_view k) const {
+      for (const auto& [hk, hv] : headers) {
+        if (hk == k) return hv;
+      }
+      return "";
+    }
+  };
+
+  Result<std::vector<queue::Message>> read_topics(const std::vector<std::string>& names) {
+    std::map<std::pair<std::string, int32_t>, int64_t> end;
+    std::vector<std::string> topics;
+    for (const auto& n : names) {
+      auto info = q.admin().describe_topic(n);
+      if (!info.is_ok()) {
+        if (info.status().code() == Code::kNotFound) continue;
+        return info.status();
+      }
+      bool any = false;
+      for (const auto& p : info->partition_info) {
+        if (p.end.value() > p.start.value()) {
+          end[{n, p.partition.value()}] = p.end.value();
+          any = true;
+        }
+      }
+      if (any) topics.push_back(n);
+    }
+    std::vector<queue::Message> out;
+    if (topics.empty()) return out;
+    queue::ConsumerOptions co;
+    co.group = "sluice-serve-dlq-" + pipeline::random_id().substr(0, 12);
+    co.topics = topics;
+    co.start_from = queue::StartFrom::kEarliest;
+    co.ephemeral = true;
+    SLUICE_ASSIGN_OR_RETURN(auto consumer, q.make_consumer(co));
+    const auto deadline = SteadyClock::now() + std::chrono::seconds(10);
+    std::vector<queue::Message> batch;
+    while (!end.empty()) {
+      if (SteadyClock::now() > deadline) {
+        (void)consumer->close();
+        return Status::timeout("reading the dead-letter topics took longer than 10 s; try again");
+      }
+      batch.clear();
+      SLUICE_RETURN_IF_ERROR(consumer->poll(batch, 1000, queue::Millis(200)));
+      for (auto& m : batch) {
+        auto it = end.find({std::string(m.topic), m.partition.value()});
+        if (it == end.end()) continue;
+        const bool last = m.offset.value() + 1 >= it->second;
+        if (m.offset.value() < it->second) out.push_back(std::move(m));
+        if (last) end.erase(it);
+      }
+    }
+    (void)consumer->close();
+    return out;
+  }
+
+  Result<std::vector<Letter>> load_letters(std::set<std::string>* replayed) {
+    if (!q.capabilities().offsets) {
+      return Status::unsupported("the " + std::string(q.backend()) +
+                                 " queue keeps no offsets, so dead letters cannot be listed here; read "
+                                 "them with `sluice tail T.dlq`");
+    }
+    std::vector<std::string> names;
+    for (const auto& st : pipeline::builtin_stages())
+      names.push_back(std::string(st.input) + pipeline::kDlqSuffix);
+    SLUICE_ASSIGN_OR_RETURN(auto messages, read_topics(names));
+    std::vector<Letter> out;
+    for (const auto& m : messages) {
+      Letter l;
+      l.topic = std::string(m.topic);
+      l.partition = m.partition.value();
+      l.offset = m.offset.value();
+      l.timestamp_ms = m.timestamp_ms;
+      l.doc_id = std::string(m.key.value_or(""));
+      l.value = std::string(m.value);
+      for (const auto& h : m.headers) l.headers.emplace_back(std::string(h.key), std::string(h.value));
+      out.push_back(std::move(l));
+    }
+    SLUICE_ASSIGN_OR_RETURN(auto ledger, read_topics({pipeline::kTopicDlqLedger}));
+    for (const auto& m : ledger) {
+      auto j = nlohmann::json::parse(m.value, nullptr, false);
+      if (!j.is_object() || !j.contains("dlq_topic") || !j.contains("partition") || !j.contains("offset"))
+        continue;
+      replayed->insert(j.value("dlq_topic", "") + "/" + std::to_string(j.value("partition", 0)) + "/" +
+                       std::to_string(j.value("offset", int64_t{0})));
+    }
+    return out;
+  }
+
+  static std::string where(const Letter& l) {
+    return l.topic + "/" + std::to_string(l.partition) + "/" + std::to_string(l.offset);
+  }
+
+  void list_dead_letters(httplib::Response& res) {
+    std::set<std::string> replayed;
+    auto letters = load_letters(&replayed);
+    if (!letters.is_ok()) return send_error(res, letters.status());
+    ordered_json out = ordered_json::array();
+    for (auto it = letters->rbegin(); it != letters->rend() && out.size() < 200; ++it) {  // newest first
+      const Letter& l = *it;
+      out.push_back({{"topic", l.topic},
+                     {"partition", l.partition},
+                     {"offset", l.offset},
+                     {"doc_id", l.doc_id},
+                     {"stage", l.header(pipeline::kHeaderFailedStage)},
+                     {"error",
+                      {{"class", l.header(pipeline::kHeaderErrorClass)},
+                       {"message", l.header(pipeline::kHeaderErrorMessage)}}},
+                     {"attempts", l.header(pipeline::kHeaderAttempt)},
+                     {"at", iso_ms(l.timestamp_ms)},
+                     {"trace_id", l.header("trace_id")},
+                     {"replayed", replayed.count(where(l)) > 0}});
+    }
+    send_json(res, 200, {{"dead_letters", std::move(out)}});
+  }
+
+  void replay_dead_letters(const httplib::Request& req, httplib::Response& res) {
+    auto body = nlohmann::json::parse(req.body, nullptr, false);
+    if (!body.is_object() || !body.contains("doc_id") || !body["doc_id"].is_string()) {
+      return send_error(res, Status::invalid_argument(
+                                 "send {\"doc_id\": \"...\"}: the document whose dead letters to replay"));
+    }
+    const std::string doc_id = body["doc_id"];
+    std::set<std::string> replayed;
+    auto letters = load_letters(&replayed);
+    if (!letters.is_ok()) return send_error(res, letters.status());
+    std::vector<const Letter*> chosen;
+    for (const auto& l : *letters) {
+      if (l.doc_id == doc_id && !replayed.count(where(l))) chosen.push_back(&l);
+    }
+    if (chosen.empty()) {
+      return send_error(res, Status::not_found("no dead letter waiting for replay for doc_id " + doc_id));
+    }
+    if (Status st = queue::ensure_topic(q.admin(), pipeline::kTopicDlqLedger, {.partitions = 1});
+        !st.is_ok()) {
+      return send_error(res, st);
+    }
+    // First the letters go back (acknowledged), then the ledger records them: at-least-once.
+    auto send_all = [&](const std::vector<pipeline::Output>& outs) -> Status {
+      std::vector<std::unique_ptr<DeliveryWait>> waits;
+      for (const auto& o : outs) {
+        auto w = std::make_unique<DeliveryWait>();
+        auto sent = pipeline::send_output(*producer, o, w.get());
+        if (!sent.is_ok()) {
+          wait_all(waits);
+          return sent.status();
+        }
+        waits.push_back(std::move(w));
+      }
+      wait_all(waits);
+      if (waits.size() != outs.size()) return Status::timeout("the queue did not acknowledge the replay");
+      for (const auto& w : waits) {
+        if (!w->done) return Status::timeout("the queue did not acknowledge the replay");
+        if (!w->status.is_ok()) return w->status;
+      }
+      return {};
+    };
+    std::vector<pipeline::Output> back, ledger;
+    for (const Letter* l : chosen) {
+      pipeline::Output o;
+      o.topic = l->header(pipeline::kHeaderOriginalTopic);
+      if (o.topic.empty()) o.topic = l->topic.substr(0, l->topic.size() - std::strlen(pipeline::kDlqSuffix));
+      o.key = l->doc_id;
+      o.value = l->value;
+      const std::string trace = l->header("trace_id").empty() ? pipeline::random_id() : l->header("trace_id");
+      o.headers = pipeline::standard_headers(trace, 1);
+      o.headers.emplace_back("replayed_from", where(*l));
+      back.push_back(o);
+      const int64_t now = wall_ms();
+      nlohmann::ordered_json j = {{"dlq_topic", l->topic}, {"partition", l->partition},
+                                  {"offset", l->offset},   {"dead_letter_timestamp", l->timestamp_ms},
+                                  {"doc_id", l->doc_id},   {"original_topic", o.topic},
+                                  {"trace_id", trace},     {"replayed_at", iso_ms(now)},
+                                  {"replayed_at_ms", now}, {"by", "sluice serve"}};
+      ledger.push_back({pipeline::kTopicDlqLedger, l->doc_id, j.dump(), {}});
+    }
+    if (Status st = send_all(back); !st.is_ok()) return send_error(res, st.with_context("replaying"));
+    if (Status st = send_all(ledger); !st.is_ok())
+      return send_error(res, st.with_context("recording the replay"));
+    send_json(res, 202, {{"doc_id", doc_id}, {"replayed", chosen.size()}});
+  }
+
   // --- search, stats ---
 
   void search(const httplib::Request& req, httplib::Response& res) {
@@ -942,6 +1127,7 @@ struct Server::Impl {
 
   void routes() {
     http.new_task_queue = [n = opts.settings.http_threads] { return new httplib::ThreadPool(n); };
+    http.set_tcp_nodelay(true);  // else Nagle meets the client's delayed ACK: ~40 ms per answer
     http.set_keep_alive_max_count(100000);
     http.set_keep_alive_timeout(30);
     http.set_read_timeout(std::chrono::seconds(30));
@@ -1001,6 +1187,8 @@ struct Server::Impl {
     http.Get("/", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(std::string(dashboard_html()), "text/html; charset=utf-8");
     });
+    // Browsers ask for it; nothing to show, and no 404 in their consoles.
+    http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
     http.Get("/healthz",
              [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
     http.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) { readyz(res); });
@@ -1020,6 +1208,9 @@ struct Server::Impl {
                 [this](const httplib::Request& req, httplib::Response& res) { delete_document(req, res); });
     http.Get("/v1/search", [this](const httplib::Request& req, httplib::Response& res) { search(req, res); });
     http.Get("/v1/stats", [this](const httplib::Request&, httplib::Response& res) { stats(res); });
+    http.Get("/v1/dlq", [this](const httplib::Request&, httplib::Response& res) { list_dead_letters(res); });
+    http.Post("/v1/dlq/replay",
+              [this](const httplib::Request& req, httplib::Response& res) { replay_dead_letters(req, res); });
   }
 };
 

@@ -402,6 +402,47 @@ TEST(Serve, FailedDocumentsAreListedRetriedAndDeleted) {
   expect_error(c.Get(("/v1/documents/" + good).c_str()), 404, "bad_input");
 }
 
+TEST(Serve, DeadLettersAreListedAndReplayedLikeTheCli) {
+  TempDir dir("sluice-serve");
+  const std::string data = dir.path() + "/data";
+  Serve s(data);
+  auto c = s.client();
+  const std::string bad = upload_raw(c, "broken.pdf", "%PDF-1.7\nthis is broken beyond repair\n");
+  wait_status(c, bad, {"failed"});
+  json d = body_of(c.Get("/v1/dlq"));
+  ASSERT_EQ(d["dead_letters"].size(), 1u) << d.dump();
+  json l = d["dead_letters"][0];
+  EXPECT_EQ(l["doc_id"], bad);
+  EXPECT_EQ(l["topic"], "doc_upload.dlq");
+  EXPECT_EQ(l["stage"], "parse");
+  EXPECT_EQ(l["error"]["class"], "bad_input");
+  EXPECT_EQ(l["replayed"], false);
+
+  expect_error(c.Post("/v1/dlq/replay", "not json", "application/json"), 400, "bad_input", "doc_id");
+  expect_error(c.Post("/v1/dlq/replay", R"({"doc_id":"nobody"})", "application/json"), 404, "bad_input");
+  auto r = c.Post("/v1/dlq/replay", json{{"doc_id", bad}}.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  EXPECT_EQ(body_of(r)["replayed"], 1);
+  // The replayed task runs the parse stage again and fails again: a new dead letter waits, the
+  // first is marked replayed, and the CLI agrees.
+  json now;
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    now = body_of(c.Get("/v1/dlq"));
+    if (now["dead_letters"].size() >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(now["dead_letters"].size(), 2u) << now.dump();
+  for (const auto& x : now["dead_letters"])
+    EXPECT_EQ(x["replayed"], x["offset"] == l["offset"]) << now.dump();
+  RunResult cli = run_sluice({"dlq", "list", "--json", "--data", data});
+  ASSERT_EQ(cli.exit_code, 0) << describe(cli);
+  size_t marked = 0;
+  for (const auto& line : split_lines(cli.out)) marked += json::parse(line).value("replayed", false) ? 1 : 0;
+  EXPECT_EQ(marked, 1u) << cli.out;
+}
+
 TEST(Serve, ListPagesAndStuckDocuments) {
   TempDir dir("sluice-serve");
   // No workers here: the documents stay queued, and become stuck after a second.
