@@ -25,6 +25,7 @@
 #include "base/utf8.h"
 #include "base/version.h"
 #include "pipeline/envelope.h"
+#include "pipeline/read_to_end.h"
 #include "pipeline/stages.h"
 #include "server/assets.h"
 #include "server/metrics.h"
@@ -39,7 +40,7 @@ using nlohmann::ordered_json;
 using SteadyClock = std::chrono::steady_clock;
 
 constexpr size_t kMaxFieldBytes = 64 * 1024;  // a multipart form field that is not a file
-constexpr size_t kMaxRecentUploads = 100000;  // uploads remembered until the follower has them
+constexpr size_t kMaxRecentUploads = 20000;   // uploads remembered until the follower has them
 constexpr size_t kMaxFilenameBytes = 255;
 constexpr size_t kMaxDocIdBytes = 128;
 constexpr int kRateWindowS = 10;
@@ -713,51 +714,18 @@ struct Server::Impl {
     }
   };
 
+  // The topics that exist, read to their current end (pipeline/read_to_end.h).
   Result<std::vector<queue::Message>> read_topics(const std::vector<std::string>& names) {
-    std::map<std::pair<std::string, int32_t>, int64_t> end;
-    std::vector<std::string> topics;
+    std::vector<queue::TopicInfo> topics;
     for (const auto& n : names) {
       auto info = q.admin().describe_topic(n);
       if (!info.is_ok()) {
         if (info.status().code() == Code::kNotFound) continue;
         return info.status();
       }
-      bool any = false;
-      for (const auto& p : info->partition_info) {
-        if (p.end.value() > p.start.value()) {
-          end[{n, p.partition.value()}] = p.end.value();
-          any = true;
-        }
-      }
-      if (any) topics.push_back(n);
+      topics.push_back(std::move(*info));
     }
-    std::vector<queue::Message> out;
-    if (topics.empty()) return out;
-    queue::ConsumerOptions co;
-    co.group = "sluice-serve-dlq-" + pipeline::random_id().substr(0, 12);
-    co.topics = topics;
-    co.start_from = queue::StartFrom::kEarliest;
-    co.ephemeral = true;
-    SLUICE_ASSIGN_OR_RETURN(auto consumer, q.make_consumer(co));
-    const auto deadline = SteadyClock::now() + std::chrono::seconds(10);
-    std::vector<queue::Message> batch;
-    while (!end.empty()) {
-      if (SteadyClock::now() > deadline) {
-        (void)consumer->close();
-        return Status::timeout("reading the dead-letter topics took longer than 10 s; try again");
-      }
-      batch.clear();
-      SLUICE_RETURN_IF_ERROR(consumer->poll(batch, 1000, queue::Millis(200)));
-      for (auto& m : batch) {
-        auto it = end.find({std::string(m.topic), m.partition.value()});
-        if (it == end.end()) continue;
-        const bool last = m.offset.value() + 1 >= it->second;
-        if (m.offset.value() < it->second) out.push_back(std::move(m));
-        if (last) end.erase(it);
-      }
-    }
-    (void)consumer->close();
-    return out;
+    return pipeline::read_to_end(q, topics);
   }
 
   Result<std::vector<Letter>> load_letters(std::set<std::string>* replayed) {
