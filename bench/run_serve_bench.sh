@@ -25,7 +25,9 @@
 #      FASTAPI_2W=0 leaves it out.
 #   d. memory: a fresh sluice server takes MEM_UPLOADS (10,000) uploads as fast as wrk sends them
 #      (stopped once /v1/stats counts them accepted; capped at 120 s); the server's VmHWM (peak
-#      RSS, /proc/PID/status) before and after, how many were accepted, and the backlog left.
+#      RSS, /proc/PID/status) before and after, a curve of it against the uploads accepted so
+#      far, how many were accepted, and the backlog left. Twice: as benchmarked (in-process
+#      workers index meanwhile) and with --no-workers (nothing consumes them: all stay queued).
 #      Every timed sluice run (a) also reports VmHWM after its uploads, for comparison.
 # Before each timed run, one connection uploads one document at a time for 1 s (wrk -t1 -c1):
 # the unloaded round trip, reported as keepalive_1conn (~40 ms there means TCP_NODELAY is off).
@@ -277,7 +279,8 @@ def cpu_snap(pid):
     f = [int(x) for x in open("/proc/stat").readline().split()[1:]]
     idle = f[3] + (f[4] if len(f) > 4 else 0)
     table = procs()
-    return {"t": time.time(), "total": sum(f[:8]), "busy": sum(f[:8]) - idle,
+    steal = f[7] if len(f) > 7 else 0
+    return {"t": time.time(), "total": sum(f[:8]), "busy": sum(f[:8]) - idle - steal, "steal": steal,
             "server": sum(table[p][2] for p in tree(pid, table) if p in table)}
 
 def cpu_use(before, after, wrk_s):
@@ -288,14 +291,18 @@ def cpu_use(before, after, wrk_s):
     hz = os.sysconf("SC_CLK_TCK")
     wall = a["t"] - b["t"]
     ncpu = os.cpu_count() or 1
-    machine = (a["busy"] - b["busy"]) / max(1, a["total"] - b["total"]) * ncpu
+    total = max(1, a["total"] - b["total"])
+    machine = (a["busy"] - b["busy"]) / total * ncpu
+    steal = (a.get("steal", 0) - b.get("steal", 0)) / total * ncpu
     server = (a["server"] - b["server"]) / hz / wall
     wrk = wrk_s / wall if wrk_s is not None else None
     others = machine - server - (wrk or 0)
     return {"machine": round(machine, 2), "server": round(server, 2),
             "wrk": None if wrk is None else round(wrk, 2), "others": round(max(0.0, others), 2),
+            "steal": round(steal, 2),
             "note": "cores busy over the timed run; others = machine - server - wrk (the server's "
-                    "tree as it was at the end; processes that exited during the run count as others)"}
+                    "tree as it was at the end; processes that exited during the run count as "
+                    "others); steal: time the hypervisor gave the vCPUs to someone else"}
 
 def load_json(path):
     try:
@@ -352,7 +359,7 @@ def progress(line):
          f"non-2xx {r['non2xx']}")
     c = r.get("cpu_cores")
     if c:
-        s += f"; cores: server {c['server']}, wrk {c['wrk']}, others {c['others']}"
+        s += f"; cores: server {c['server']}, wrk {c['wrk']}, others {c['others']}, steal {c['steal']}"
     k = r.get("keepalive_1conn")
     if k:
         s += f"; one keep-alive connection alone: p50 {k['p50_ms']} ms" + (" (Nagle? see JSON)" if "note" in k else "")
@@ -367,7 +374,7 @@ def med(runs, field):
     return statistics.median(vals) if vals else None
 
 def summary(args):
-    runs_path, mem_path = args
+    runs_path, mem_with, mem_without = args
     runs = [json.loads(l) for l in open(runs_path) if l.strip()]
     env = os.environ
     def side(kind, extra):
@@ -414,7 +421,12 @@ def summary(args):
                lambda v: v is True,
                "precondition: the uploads were measured while parse/embed/index were busy"),
     ]
-    mem = load_json(mem_path) or {"error": "the memory step did not run"}
+    mem = {"with_workers": load_json(mem_with) or {"error": "the memory step did not run"},
+           "no_workers": load_json(mem_without) or {"error": "the memory step did not run"},
+           "note": "with_workers: `sluice serve` as benchmarked (its stages parse, embed and index "
+                   "meanwhile, so the in-memory index grows with the documents indexed); "
+                   "no_workers: `sluice serve --no-workers`, nothing consumes the uploads, all of "
+                   "them stay queued: the memory of the upload path and the queue alone"}
     out = {
         "type": "summary",
         "bench": "serve_upload",
@@ -449,9 +461,15 @@ def summary(args):
             print(f"  {name:<20} median {m['uploads_per_s']} uploads/s, p50 {m['p50_ms']} ms, "
                   f"p99 {m['p99_ms']} ms, non-2xx total {s['non2xx_total']}", file=sys.stderr)
     print(f"  ratio sluice/fastapi {ratio} (vs 2 workers: {ratio2})", file=sys.stderr)
-    if "vmhwm_kib_after" in mem:
-        print(f"  memory: {mem['accepted_server']} uploads accepted, VmHWM {mem['vmhwm_kib_before']}"
-              f" -> {mem['vmhwm_kib_after']} KiB", file=sys.stderr)
+    for label in ("with_workers", "no_workers"):
+        m = mem[label]
+        if "vmhwm_kib_after" in m:
+            b = m["backlog_after"]
+            print(f"  memory ({label}): {m['accepted_server']} uploads accepted, VmHWM "
+                  f"{m['vmhwm_kib_before']} -> {m['vmhwm_kib_after']} KiB (second half: "
+                  f"{m.get('vmhwm_growth_bytes_per_upload_second_half')} B/upload); then queued "
+                  f"{(b.get('documents') or {}).get('queued')}, lag {b.get('lag_total')}",
+                  file=sys.stderr)
     for t in targets:
         print(f"  {t['status']:>12}  {t['name']:<32} {t['target']:<36} measured {t['measured']}",
               file=sys.stderr)
@@ -486,13 +504,21 @@ def memory(args):
            "tree_processes": (pa or {}).get("tree_processes"),
            "tree_vmhwm_kib_sum_after": (pa or {}).get("tree_vmhwm_kib_sum"),
            "backlog_after": backlog(sa),
-           "curve": curve(args[7]),
+           "curve": [[0, (pb or {}).get("vmhwm_kib"), (pb or {}).get("vmrss_kib")]] + curve(args[7]),
            "note": "VmHWM of the `sluice serve` process (peak RSS); tree_*: summed over it and "
                    "its child processes; curve: [accepted so far, VmHWM KiB, VmRSS KiB] while "
                    "the uploads went in (about 10 points)"}
     if n and out["vmhwm_kib_before"] is not None and out["vmhwm_kib_after"] is not None:
         out["vmhwm_growth_bytes_per_upload"] = round(
             (out["vmhwm_kib_after"] - out["vmhwm_kib_before"]) * 1024 / n, 1)
+    # growth over the second half of the uploads: near 0 when memory levels off, steady when it
+    # grows with every upload kept
+    pts = [c for c in out["curve"] if None not in c]
+    if len(pts) >= 3 and pts[-1][0] > 0:
+        mid = min(pts, key=lambda c: abs(c[0] - pts[-1][0] / 2))
+        if pts[-1][0] > mid[0]:
+            out["vmhwm_growth_bytes_per_upload_second_half"] = round(
+                (pts[-1][1] - mid[1]) * 1024 / (pts[-1][0] - mid[0]), 1)
     print(json.dumps(out, separators=(",", ":")))
 
 cmd, rest = sys.argv[1], sys.argv[2:]
@@ -558,9 +584,10 @@ start_server() {
   return 1
 }
 
-# start_sluice TAG: a fresh data dir and server; sets PORT, DATA, SLUICE_LOG.
+# start_sluice TAG [EXTRA FLAGS]: a fresh data dir and server; sets PORT, DATA, SLUICE_LOG.
 start_sluice() {
   local tag="$1" rc
+  shift
   DATA="$WORK/sluice-$tag"
   SLUICE_LOG="$OUT/sluice-$tag.log"
   for attempt in 1 2 3; do
@@ -569,7 +596,7 @@ start_sluice() {
     PORT="$(helper free_port)"
     rc=0
     start_server "sluice serve" /readyz "$PORT" "$SLUICE_LOG" \
-      env "${SLUICE_ENV[@]}" "$SLUICE" serve --listen "127.0.0.1:$PORT" --data "$DATA" || rc=$?
+      env "${SLUICE_ENV[@]}" "$SLUICE" serve --listen "127.0.0.1:$PORT" --data "$DATA" "$@" || rc=$?
     if ((rc == 0)); then return 0; fi
     if ((rc != 3)) || ! grep -qiE 'address|in use|bind' "$SLUICE_LOG"; then break; fi
     say "sluice serve did not start, perhaps the port was taken (attempt $attempt of 3)"
@@ -621,22 +648,24 @@ probe_keepalive() {
     "http://127.0.0.1:$PORT/v1/documents" >"$1" 2>&1 || say "the keep-alive probe failed (see $1); going on"
 }
 
-children_cpu_s() {  # user+sys seconds of this shell's finished (waited-for) children
-  times >"$OUT/.times"
+# children_cpu_s FILE: user+sys seconds of this shell's finished (waited-for) children, into FILE.
+# Not in $(...): a subshell's `times` knows nothing of this shell's children.
+children_cpu_s() {
+  times >"$1.times"
   awk 'NR == 2 {
     t = 0
     for (i = 1; i <= 2; i++) { split($i, a, "m"); sub("s", "", a[2]); t += a[1] * 60 + a[2] }
-    printf "%.3f", t }' "$OUT/.times"
+    printf "%.3f\n", t }' "$1.times" >"$1"
 }
 
 WRK_CMD=(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency -s "$LUA")
 # run_wrk PREFIX: the timed run against the server on $PORT: PREFIX.wrk.txt, and the machine's
 # and the server's CPU around it (PREFIX.cpu-before/after.json; wrk's CPU seconds in WRK_CPU_S)
 run_wrk() {
-  local prefix="$1" rc=0 c0 c1
+  local prefix="$1" rc=0
   next_run_id
   helper cpu "$SERVER_PID" >"$prefix.cpu-before.json"
-  c0="$(children_cpu_s)"
+  children_cpu_s "$OUT/.cpu0"
   # in the background, so that a TERM or INT to this script stops it at once (see cleanup)
   env "${WRK_ENV[@]}" UPLOAD_RUN_ID="$RUN_ID" "${WRK_CMD[@]}" "http://127.0.0.1:$PORT/v1/documents" \
     >"$prefix.wrk.txt" 2>&1 &
@@ -644,8 +673,8 @@ run_wrk() {
   wait "$WRK_PID" || rc=$?
   WRK_PID=""
   helper cpu "$SERVER_PID" >"$prefix.cpu-after.json"
-  c1="$(children_cpu_s)"
-  WRK_CPU_S="$(awk -v a="$c0" -v b="$c1" 'BEGIN { printf "%.3f", b - a }')"
+  children_cpu_s "$OUT/.cpu1"
+  WRK_CPU_S="$(awk 'NR == FNR { a = $1; next } { printf "%.3f", $1 - a }' "$OUT/.cpu0" "$OUT/.cpu1")"
   if ((rc != 0)); then
     cat "$prefix.wrk.txt" >&2
     die "wrk failed against 127.0.0.1:$PORT (status $rc, output above)"
@@ -773,21 +802,32 @@ for ((r = 1; r <= REPEATS; r++)); do
 done
 
 # ---- d: memory with MEM_UPLOADS queued ----
-say "memory: $MEM_UPLOADS uploads into a fresh sluice serve"
-start_sluice mem
-helper proc "$SERVER_PID" >"$OUT/mem.proc-before.json"
-get_stats "$OUT/mem.stats-before.json"
-t0="$(date +%s.%N)"
-wrk_until_accepted "$MEM_UPLOADS" "$CONNS" 120 "$OUT/mem.wrk.txt" "$OUT/mem.curve.txt"
-t1="$(date +%s.%N)"
-get_stats "$OUT/mem.stats-after.json"
-helper proc "$SERVER_PID" >"$OUT/mem.proc-after.json"
-stop_server
-helper memory "$OUT/mem.proc-before.json" "$OUT/mem.proc-after.json" "$OUT/mem.stats-before.json" \
-  "$OUT/mem.stats-after.json" "$OUT/mem.wrk.txt" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
-  "$MEM_UPLOADS" "$OUT/mem.curve.txt" >"$WORK/memory.json"
+# measure_memory LABEL [EXTRA FLAGS]: a fresh server takes MEM_UPLOADS uploads; $WORK/memory-LABEL.json
+measure_memory() {
+  local label="$1" t0 t1
+  shift
+  local p="$OUT/mem-$label"
+  say "memory ($label): $MEM_UPLOADS uploads into a fresh sluice serve $*"
+  start_sluice "mem-$label" "$@"
+  helper proc "$SERVER_PID" >"$p.proc-before.json"
+  get_stats "$p.stats-before.json"
+  t0="$(date +%s.%N)"
+  wrk_until_accepted "$MEM_UPLOADS" "$CONNS" 120 "$p.wrk.txt" "$p.curve.txt"
+  t1="$(date +%s.%N)"
+  get_stats "$p.stats-after.json"
+  helper proc "$SERVER_PID" >"$p.proc-after.json"
+  stop_server
+  if ((!KEEP)); then rm -rf "$DATA"; fi
+  helper memory "$p.proc-before.json" "$p.proc-after.json" "$p.stats-before.json" \
+    "$p.stats-after.json" "$p.wrk.txt" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')" \
+    "$MEM_UPLOADS" "$p.curve.txt" >"$WORK/memory-$label.json"
+}
+# with the in-process workers (the default): the stages index while the uploads come in
+measure_memory with_workers
+# --no-workers: nothing consumes doc_upload, so every upload stays queued (the upload path alone)
+measure_memory no_workers --no-workers
 
 # ---- e: the summary ----
 export QUICK AUTH REPEATS DURATION BACKLOG_DOCS BODY_BYTES M_NPROC M_CPU M_MEM_KIB M_KERNEL M_LOAD \
   TOOLS_JSON SLUICE_CMD_TEXT FASTAPI_CMD_TEXT WRK_CMD_TEXT
-helper summary "$RUNS" "$WORK/memory.json"
+helper summary "$RUNS" "$WORK/memory-with_workers.json" "$WORK/memory-no_workers.json"
