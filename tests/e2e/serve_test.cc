@@ -334,11 +334,15 @@ TEST(Serve, TooManyUploadsAtOnceIs429WithRetryAfter) {
       "Content-Length: 100\r\n\r\nhalf of it";
   ASSERT_EQ(::send(fd, head.data(), head.size(), 0), static_cast<ssize_t>(head.size()));
   auto c = s.client();
-  auto r = c.Post("/v1/documents?filename=second.txt", "second", "text/plain");
-  for (int i = 0; i < 50 && !(r && r->status == 429); ++i) {  // until the slow upload is admitted
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    r = c.Post("/v1/documents?filename=second.txt", "second", "text/plain");
+  // Only once the server counts the slow upload in progress is the next one bound to be refused;
+  // an upload sent earlier could take the slot first and leave the slow one refused instead.
+  bool admitted = false;
+  for (int i = 0; i < 500 && !admitted; ++i) {
+    admitted = body_of(c.Get("/v1/stats"))["uploads"]["in_progress"] == 1;
+    if (!admitted) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
+  ASSERT_TRUE(admitted) << "the slow upload never started";
+  auto r = c.Post("/v1/documents?filename=second.txt", "second", "text/plain");
   expect_error(r, 429, "resource_limit", "max_uploads_in_progress");
   EXPECT_EQ(r->get_header_value("Retry-After"), "1");
   // Finishing the slow upload frees the slot.
