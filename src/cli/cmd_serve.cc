@@ -40,7 +40,8 @@ int run_serve(const ServeFlags& f) {
   if (!server_settings.is_ok()) return report(server_settings.status());
 
   auto opened = open_pipeline(f.queue, *settings,
-                              f.no_workers ? std::vector<std::string>{} : pipeline::PipelineOptions().stages);
+                              f.no_workers ? std::vector<std::string>{} : pipeline::PipelineOptions().stages,
+                              server_settings->worker_nice);
   if (!opened.is_ok()) return report(opened.status());
   pipeline::Pipeline& p = *opened->pipeline;
   server::ServerOptions sopts{*server_settings, data, !f.no_workers};

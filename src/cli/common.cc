@@ -73,13 +73,14 @@ Result<std::unique_ptr<queue::Queue>> open_queue(const QueueFlags& flags, bool c
 }
 
 Result<PipelineHandle> open_pipeline(const QueueFlags& flags, const pipeline::PipelineSettings& settings,
-                                     std::vector<std::string> stages) {
+                                     std::vector<std::string> stages, int nice) {
   PipelineHandle h;
   SLUICE_ASSIGN_OR_RETURN(h.queue, open_queue(flags, /*create=*/true));
   SLUICE_RETURN_IF_ERROR(pipeline::ensure_pipeline_topics(h.queue->admin(), settings));
   pipeline::PipelineOptions popts;
   popts.settings = settings;
   popts.stages = std::move(stages);
+  popts.nice = nice;
   SLUICE_ASSIGN_OR_RETURN(h.pipeline, pipeline::Pipeline::open(*h.queue, std::move(popts)));
   return h;
 }

@@ -70,9 +70,10 @@ struct PipelineHandle {
   std::unique_ptr<pipeline::Pipeline> pipeline;
 };
 // Opens (creating) the queue the flags point at, makes sure the pipeline's topics exist, and opens
-// the pipeline with these settings and stages (none: the index and embedder only).
+// the pipeline with these settings and stages (none: the index and embedder only), their threads
+// and parser processes at the nice value given (0: this process's).
 Result<PipelineHandle> open_pipeline(const QueueFlags& flags, const pipeline::PipelineSettings& settings,
-                                     std::vector<std::string> stages);
+                                     std::vector<std::string> stages, int nice = 0);
 
 // Adds one option per property of a settings table (--name for name, a plain flag for a bool),
 // recording what the user gave in values; `only` limits it to those names (empty: every row).

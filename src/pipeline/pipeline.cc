@@ -4,6 +4,9 @@
 
 #include <climits>
 
+#include "base/log.h"
+#include "base/priority.h"
+
 namespace sluice::pipeline {
 namespace {
 
@@ -48,6 +51,7 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(queue::Queue& q, PipelineOption
       pool.size = s.pool;
       pool.timeout = s.parse_timeout;
       pool.memory_limit = s.parse_memory;
+      pool.nice = p->opts_.nice;
       auto parser = IsolatedParser::start(std::move(pool));
       if (!parser.is_ok()) return parser.status().with_context("starting the parser processes");
       p->parser_ = std::move(parser).value();
@@ -73,6 +77,11 @@ Pipeline::~Pipeline() {
 void Pipeline::start() {
   for (size_t i = 0; i < runners_.size(); ++i) {
     threads_.emplace_back([this, i] {
+      // First, so that the consumers, workers and producers the runner starts inherit it.
+      if (opts_.nice > 0) {
+        if (Status n = set_thread_nice(opts_.nice); !n.is_ok())
+          log::warn("stage priority", {{"error", n.to_string()}});
+      }
       Status st = runners_[i]->run(stop_);
       if (!st.is_ok()) {
         std::lock_guard<std::mutex> l(mu_);

@@ -29,6 +29,9 @@ struct PipelineOptions {
   std::vector<std::string> stages = {"parse", "embed", "index"};
   // The program the parser processes run (`PROGRAM __parse-worker`); empty: this executable.
   std::string parse_worker_program;
+  // The nice value of the stages' threads and parser processes (base/priority.h): `sluice serve`
+  // raises it so that its HTTP threads come first on shared cores. 0: the process's own.
+  int nice = 0;
 };
 
 class Pipeline {

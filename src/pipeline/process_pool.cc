@@ -145,6 +145,7 @@ Result<std::unique_ptr<ProcessPool::Child>> ProcessPool::spawn() {
   argv.push_back(nullptr);
   rlimit lim{opts_.memory_limit, opts_.memory_limit};
   const bool limit = opts_.memory_limit > 0;
+  const int nice = opts_.nice;
   pid_t pid = ::fork();
   if (pid < 0) {
     int e = errno;
@@ -158,6 +159,7 @@ Result<std::unique_ptr<ProcessPool::Child>> ProcessPool::spawn() {
     ::dup2(in[0], 0);
     ::dup2(out[1], 1);
     if (limit) ::setrlimit(RLIMIT_AS, &lim);
+    if (nice > 0) ::setpriority(PRIO_PROCESS, 0, nice);
     ::execv(argv[0], argv.data());
     ::_exit(127);
   }

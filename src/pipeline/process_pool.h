@@ -34,6 +34,7 @@ struct ProcessPoolOptions {
   size_t size = 2;
   std::chrono::milliseconds timeout{120000};
   uint64_t memory_limit = 1ull << 30;  // bytes of address space per child; 0: no limit
+  int nice = 0;                        // the children's nice value (base/priority.h); 0: as the parent
 };
 
 class ProcessPool {

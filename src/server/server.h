@@ -37,6 +37,7 @@ struct ServerSettings {
   size_t max_uploads_in_progress = 256;
   std::chrono::milliseconds upload_timeout{10000};
   std::chrono::milliseconds stuck_after{600000};
+  int worker_nice = 10;  // the in-process stages' nice value (base/priority.h)
 };
 
 // Layers flags > environment > defaults and reads the token file. A public listener without

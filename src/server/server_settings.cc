@@ -70,6 +70,15 @@ const config::Property kServerProperties[] = {
      1,
      kMax,
      "SLUICE_UPLOAD_TIMEOUT"},
+    {"worker_nice",
+     Kind::kInt,
+     "10",
+     "Nice value of the in-process stages and parser processes (0-19): higher lets uploads and the "
+     "API go first on shared cores while a backlog is processed",
+     {},
+     0,
+     19,
+     "SLUICE_WORKER_NICE"},
     {"stuck_after",
      Kind::kMillis,
      "600000",
@@ -166,6 +175,7 @@ Result<ServerSettings> resolve_server_settings(const config::Values& flags,
   SLUICE_RETURN_IF_ERROR(read("max_uploads_in_progress", &s.max_uploads_in_progress));
   SLUICE_RETURN_IF_ERROR(read("upload_timeout", &s.upload_timeout));
   SLUICE_RETURN_IF_ERROR(read("stuck_after", &s.stuck_after));
+  SLUICE_RETURN_IF_ERROR(read("worker_nice", &s.worker_nice));
   return s;
 }
 

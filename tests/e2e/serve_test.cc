@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <sstream>
 
 #include "e2e/sluice_runner.h"
 
@@ -215,6 +216,83 @@ TEST(Serve, RawUploadIsQueuedAtOnceThenIndexedAndSearchable) {
   ASSERT_TRUE(page);
   EXPECT_EQ(page->status, 200);
   EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+}
+
+// The process whose command line has `arg` as one of its arguments (0 when none does).
+pid_t pid_with_arg(const std::string& arg) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream f(e.path() / "cmdline", std::ios::binary);
+    std::string all((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    for (size_t at = 0; at < all.size();) {
+      size_t end = all.find('\0', at);
+      if (end == std::string::npos) end = all.size();
+      if (all.compare(at, end - at, arg) == 0) return std::stoi(name);
+      at = end + 1;
+    }
+  }
+  return 0;
+}
+
+// Fields of /proc/.../stat after the command name: [0] is the state, [1] the parent pid, [16] nice.
+std::vector<std::string> stat_fields(const fs::path& stat) {
+  std::ifstream f(stat);
+  std::string line;
+  std::getline(f, line);
+  std::vector<std::string> out;
+  size_t close = line.rfind(')');
+  if (close == std::string::npos) return out;
+  std::istringstream rest(line.substr(close + 2));
+  for (std::string w; rest >> w;) out.push_back(w);
+  return out;
+}
+
+// The nice values of a process's threads, and of its child processes.
+struct Niceness {
+  std::multiset<int> threads, children;
+};
+Niceness niceness_of(pid_t pid) {
+  Niceness n;
+  const fs::path proc = "/proc/" + std::to_string(pid);
+  for (const auto& t : fs::directory_iterator(proc / "task")) {
+    auto f = stat_fields(t.path() / "stat");
+    if (f.size() > 16) n.threads.insert(std::stoi(f[16]));
+  }
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string name = e.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto f = stat_fields(e.path() / "stat");
+    if (f.size() > 16 && std::stoi(f[1]) == pid) n.children.insert(std::stoi(f[16]));
+  }
+  return n;
+}
+
+// The in-process stages run at worker_nice (10 by default) so that uploads and the API get the
+// cores first while a backlog is processed; the HTTP threads keep the process's priority.
+TEST(Serve, StagesRunBelowTheApiPriority) {
+  TempDir dir("sluice-serve");
+  for (int want : {10, 0}) {
+    const std::string data = dir.path() + "/data" + std::to_string(want);
+    Serve s(data, want == 10 ? std::vector<std::string>{} : std::vector<std::string>{"--worker-nice", "0"});
+    auto c = s.client();
+    json d = wait_status(c, upload_raw(c, "nice.txt", "Weirs and sluices share the river.\n"), {"indexed"});
+    ASSERT_EQ(d["status"], "indexed");
+    const pid_t pid = pid_with_arg(data);
+    ASSERT_GT(pid, 0) << "no process has " << data << " among its arguments";
+    Niceness n = niceness_of(pid);
+    SCOPED_TRACE("worker_nice " + std::to_string(want));
+    EXPECT_GE(n.threads.count(0), 2u) << "the main and HTTP threads keep the default priority";
+    if (want == 10) {
+      // The three stages' consumer threads and their worker threads at least.
+      EXPECT_GE(n.threads.count(10), 6u);
+      EXPECT_EQ(n.threads.count(0) + n.threads.count(10), n.threads.size());
+    } else {
+      EXPECT_EQ(n.threads.count(0), n.threads.size());
+    }
+    ASSERT_FALSE(n.children.empty()) << "no parser processes";
+    EXPECT_EQ(n.children.count(want), n.children.size()) << "the parser processes run at worker_nice";
+  }
 }
 
 TEST(Serve, MultipartUploadOfManyFilesWithMetadata) {
