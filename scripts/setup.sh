@@ -15,7 +15,7 @@ APT_PACKAGES=(
   rabbitmq-server librabbitmq-dev
   libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev
   chromium fonts-wqy-zenhei wrk python3-fastapi python3-uvicorn python3-multipart
-  procps time python3
+  procps time python3 iproute2
 )
 
 # --manuals: only the real manuals the demo and the ingest benchmark read (not needed by the tests).

@@ -6,6 +6,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -197,6 +198,9 @@ ordered_json doc_json(const DocumentStatus& d, bool with_timeline) {
   return j;
 }
 
+// Connections waiting to be accepted (the kernel caps it at net.core.somaxconn).
+constexpr int kListenBacklog = 4096;
+
 }  // namespace
 
 struct Server::Impl {
@@ -206,6 +210,7 @@ struct Server::Impl {
   const SteadyClock::time_point started = SteadyClock::now();
 
   httplib::Server http;
+  int listen_fd = -1;  // http's listening socket (owned by it), noted when it is made
   std::thread listener;
   std::unique_ptr<store::BlobStore> store;
   std::unique_ptr<StatusStore> status;
@@ -1096,6 +1101,12 @@ struct Server::Impl {
   void routes() {
     http.new_task_queue = [n = opts.settings.http_threads] { return new httplib::ThreadPool(n); };
     http.set_tcp_nodelay(true);  // else Nagle meets the client's delayed ACK: ~40 ms per answer
+    // Debian's cpp-httplib is built with a listen backlog of 5, so the socket is noted here (the
+    // callback runs before bind) and its backlog raised once it listens; see start().
+    http.set_socket_options([this](int sock) {
+      httplib::default_socket_options(sock);
+      listen_fd = sock;
+    });
     http.set_keep_alive_max_count(100000);
     http.set_keep_alive_timeout(30);
     http.set_read_timeout(std::chrono::seconds(30));
@@ -1227,6 +1238,11 @@ Status Server::start() {
   } else {
     bound = m.http.bind_to_port(m.opts.settings.host, m.opts.settings.port);
   }
+  // A burst of clients connecting at once would overflow a backlog of 5, and the kernel retries a
+  // dropped SYN only after a second: that second is then some uploads' latency. Listening again
+  // on a listening socket only changes its backlog (the kernel caps it at net.core.somaxconn).
+  if (bound && m.listen_fd >= 0 && ::listen(m.listen_fd, kListenBacklog) != 0)
+    log::warn("cannot raise the listen backlog", {{"error", std::strerror(errno)}});
   if (!bound) {
     m.follower->stop();
     return Status::invalid_argument(

@@ -295,6 +295,29 @@ TEST(Serve, StagesRunBelowTheApiPriority) {
   }
 }
 
+// A burst of clients connecting at once (wrk opens 64) must not overflow the listen backlog:
+// a dropped SYN is retried only after a second. Debian's cpp-httplib listens with 5; the server
+// raises it to 4096 (capped by net.core.somaxconn), as `ss` shows in the listener's Send-Q.
+TEST(Serve, ListensWithABacklogForBursts) {
+  TempDir dir("sluice-serve");
+  Serve s(dir.path() + "/data", {"--no-workers"});
+  int somaxconn = 0;
+  std::ifstream("/proc/sys/net/core/somaxconn") >> somaxconn;
+  ASSERT_GT(somaxconn, 0);
+  const std::string cmd = "ss -Hlnt 'sport = :" + std::to_string(s.port()) + "'";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  ASSERT_NE(p, nullptr);
+  char buf[512] = {0};
+  std::string line = std::fgets(buf, sizeof buf, p) ? buf : "";
+  ::pclose(p);
+  std::istringstream in(line);
+  std::string state;
+  long recv_q = -1, send_q = -1;
+  in >> state >> recv_q >> send_q;
+  ASSERT_EQ(state, "LISTEN") << cmd << ": " << line;
+  EXPECT_EQ(send_q, std::min(4096, somaxconn)) << line;
+}
+
 TEST(Serve, MultipartUploadOfManyFilesWithMetadata) {
   TempDir dir("sluice-serve");
   Serve s(dir.path() + "/data");
