@@ -6,14 +6,17 @@
 // since keys carry the content version) cannot tear each other.
 // Errors name the path and say what kind of failure it was; the store keeps no state beyond its
 // root, so every method is safe from several threads at once.
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <mutex>
 #include <random>
 #include <string>
@@ -23,6 +26,7 @@
 #include "base/hash.h"
 #include "base/path.h"
 #include "store/blob_store.h"
+#include "store/s3/s3_store.h"
 
 namespace sluice::store {
 namespace {
@@ -281,10 +285,7 @@ class FileBlobStore final : public BlobStore {
 
   Result<std::string> get(std::string_view uri, std::string_view expected_hash) override {
     SLUICE_ASSIGN_OR_RETURN(std::string path, path_of(uri));
-    if (!expected_hash.empty() && !is_hash(expected_hash)) {
-      return Status::invalid_argument("expected hash " + quoted(expected_hash) + " for blob " + quoted(uri) +
-                                      " is not 32 hex digits");
-    }
+    SLUICE_RETURN_IF_ERROR(check_expected(uri, expected_hash));
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return read_error("open", uri, path, errno);
     std::string out;
@@ -338,9 +339,199 @@ class FileBlobStore final : public BlobStore {
     return {};
   }
 
+  Result<BlobRef> fetch(std::string_view uri, const std::string& path,
+                        std::string_view expected_hash) override {
+    SLUICE_ASSIGN_OR_RETURN(std::string src, path_of(uri));
+    SLUICE_RETURN_IF_ERROR(check_expected(uri, expected_hash));
+    int in = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) return read_error("open", uri, src, errno);
+    struct stat st;
+    if (::fstat(in, &st) == 0 && S_ISDIR(st.st_mode)) {
+      ::close(in);
+      return Status::invalid_argument("blob " + quoted(uri) + " names a directory, not a blob");
+    }
+    // The copy goes to a temp file beside path and is renamed over it only when whole and checked,
+    // so path holds the old file or the whole blob, never a part of it.
+    const size_t slash = path.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    std::string tmp;
+    int out = -1;
+    for (int attempt = 0; out < 0 && attempt < 10; ++attempt) {
+      tmp = join(dir, temp_name());
+      out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+      if (out < 0 && errno != EEXIST) break;
+    }
+    if (out < 0) {
+      int err = errno;
+      ::close(in);
+      return put_error("create temp file", tmp, err).with_context("fetch blob " + quoted(uri));
+    }
+    Hasher hasher;
+    uint64_t size = 0;
+    Status status;
+    std::vector<char> buf(256 * 1024);
+    for (;;) {
+      ssize_t r = ::read(in, buf.data(), buf.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        status = read_error("read", uri, src, errno);
+        break;
+      }
+      if (r == 0) break;
+      std::string_view piece(buf.data(), static_cast<size_t>(r));
+      status = write_all(out, tmp, piece);
+      if (!status.is_ok()) break;
+      hasher.update(piece);
+      size += piece.size();
+    }
+    ::close(in);
+    if (::close(out) != 0 && status.is_ok()) status = put_error("close", tmp, errno);
+    std::string hash = hasher.hex();
+    if (status.is_ok() && !expected_hash.empty() && !equal_hex(hash, expected_hash)) {
+      status = Status::corruption("blob " + quoted(uri) + " is corrupt: its bytes hash to " + hash +
+                                  ", expected " + std::string(expected_hash) + " (" + std::to_string(size) +
+                                  " bytes at " + src + ")");
+    }
+    if (status.is_ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+      status = put_error("rename temp file to", path, errno);
+    }
+    if (!status.is_ok()) {
+      ::unlink(tmp.c_str());
+      return status.with_context("fetch blob " + quoted(uri) + " to " + quoted(path));
+    }
+    return BlobRef{std::string(uri), std::move(hash), size};
+  }
+
+  Result<BlobRef> put_file(std::string_view key, const std::string& path) override {
+    SLUICE_RETURN_IF_ERROR(check_key(key));
+    int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (in < 0) {
+      return Status::invalid_argument("put blob " + quoted(key) + " from file " + quoted(path) + ": " +
+                                      std::strerror(errno));
+    }
+    auto writer = open_writer(key, NewBlob::kReplace);
+    if (!writer.is_ok()) {
+      ::close(in);
+      return writer.status();
+    }
+    std::vector<char> buf(256 * 1024);
+    for (;;) {
+      ssize_t r = ::read(in, buf.data(), buf.size());
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) {
+        int err = errno;
+        ::close(in);
+        return Status::invalid_argument("put blob " + quoted(key) + " from file " + quoted(path) +
+                                        ": read: " + std::strerror(err));
+      }
+      if (r == 0) break;
+      Status st = (*writer)->append(std::string_view(buf.data(), static_cast<size_t>(r)));
+      if (!st.is_ok()) {
+        ::close(in);
+        return st;
+      }
+    }
+    ::close(in);
+    return (*writer)->commit();
+  }
+
+  Result<ObjectInfo> stat(std::string_view uri) override {
+    SLUICE_ASSIGN_OR_RETURN(std::string path, path_of(uri));
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return read_error("stat", uri, path, errno);
+    if (!S_ISREG(st.st_mode))
+      return Status::invalid_argument("blob " + quoted(uri) + " is not a regular file");
+    return info_of(path.substr(root_.size() + (root_ == "/" ? 0 : 1)), st);
+  }
+
+  Result<ListPage> list(std::string_view key_prefix, std::string_view token, size_t max_keys) override {
+    if (max_keys < 1 || max_keys > 1000) {
+      return Status::invalid_argument("list blobs in " + uri() + ": max_keys " + std::to_string(max_keys) +
+                                      " is not in 1..1000");
+    }
+    // Only the directory the prefix names can hold matching keys: walk from there.
+    const size_t slash = key_prefix.find_last_of('/');
+    const std::string start_rel =
+        slash == std::string_view::npos ? "" : std::string(key_prefix.substr(0, slash));
+    std::vector<std::string> keys;
+    std::vector<std::string> dirs = {start_rel};
+    while (!dirs.empty()) {
+      std::string rel = std::move(dirs.back());
+      dirs.pop_back();
+      const std::string abs = rel.empty() ? root_ : join(root_, rel);
+      DIR* d = ::opendir(abs.c_str());
+      if (d == nullptr) {
+        if (errno == ENOENT || errno == ENOTDIR) continue;  // no such prefix yet: nothing listed
+        return Status(
+            ErrorClass::kRetriable, Code::kIoError,
+            "list blobs in " + uri() + ": open directory " + quoted(abs) + ": " + std::strerror(errno));
+      }
+      while (dirent* e = ::readdir(d)) {
+        std::string_view name = e->d_name;
+        if (name == "." || name == ".." || name.starts_with(".sluice-tmp-")) continue;
+        std::string key = rel.empty() ? std::string(name) : rel + "/" + std::string(name);
+        bool is_dir = e->d_type == DT_DIR;
+        if (e->d_type == DT_UNKNOWN) {
+          struct stat st;
+          is_dir = ::lstat(join(root_, key).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        }
+        if (is_dir) {
+          // Descend only where keys with the prefix can be.
+          std::string as_dir = key + "/";
+          if (as_dir.starts_with(key_prefix) || key_prefix.starts_with(as_dir))
+            dirs.push_back(std::move(key));
+        } else if (key.starts_with(key_prefix) && key > token && check_key(key).is_ok()) {
+          keys.push_back(std::move(key));
+        }
+      }
+      ::closedir(d);
+    }
+    std::sort(keys.begin(), keys.end());
+    ListPage page;
+    for (const std::string& key : keys) {
+      if (page.objects.size() == max_keys) {
+        page.next = page.objects.back().key;
+        break;
+      }
+      struct stat st;
+      if (::stat(join(root_, key).c_str(), &st) != 0) continue;  // removed meanwhile
+      page.objects.push_back(info_of(key, st));
+    }
+    return page;
+  }
+
+  Result<std::string> uri_of(std::string_view key) const override {
+    SLUICE_RETURN_IF_ERROR(check_key(key));
+    return std::string(kFileScheme) + join(root_, key);
+  }
+
   std::string uri() const override { return std::string(kFileScheme) + root_; }
 
  private:
+  ObjectInfo info_of(std::string key, const struct stat& st) const {
+    ObjectInfo info;
+    info.uri = std::string(kFileScheme) + join(root_, key);
+    info.key = std::move(key);
+    info.size = static_cast<uint64_t>(st.st_size);
+    const int64_t mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+    info.version = std::to_string(mtime_ns) + "-" + std::to_string(info.size);
+    struct tm tm;
+    time_t secs = st.st_mtim.tv_sec;
+    ::gmtime_r(&secs, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    info.last_modified = buf;
+    return info;
+  }
+
+  Status check_expected(std::string_view uri, std::string_view expected_hash) const {
+    if (!expected_hash.empty() && !is_hash(expected_hash)) {
+      return Status::invalid_argument("expected hash " + quoted(expected_hash) + " for blob " + quoted(uri) +
+                                      " is not 32 hex digits");
+    }
+    return {};
+  }
+
   // Creates the directories of key below the root. Each one's entry in its parent is fsynced
   // before a blob in it is reported written, also when another writer made it and may not have
   // synced it yet; the directories known durable are remembered so that costs one fsync each.
@@ -478,16 +669,22 @@ Result<std::unique_ptr<BlobStore>> open_file_store(std::string_view uri, std::st
 
 }  // namespace
 
+Status check_blob_key(std::string_view key) {
+  return check_key(key);
+}
+
 Result<std::unique_ptr<BlobStore>> open_blob_store(std::string_view uri) {
   if (uri.substr(0, kFileScheme.size()) == kFileScheme) {
     return open_file_store(uri, uri.substr(kFileScheme.size()));
   }
+  if (uri.substr(0, 5) == "s3://") return s3::open_s3_store(uri);
   size_t colon = uri.find(':');
   std::string what = colon == std::string_view::npos || colon == 0
                          ? "has no scheme"
                          : "has the unsupported scheme " + quoted(uri.substr(0, colon));
-  return Status::unsupported("blob store URI " + quoted(uri) + " " + what +
-                             "; accepted: file:DIR (a local directory; s3:// is not supported yet)");
+  return Status::unsupported(
+      "blob store URI " + quoted(uri) + " " + what +
+      "; accepted: file:DIR (a local directory) and s3://bucket[/prefix][?endpoint=URL&region=R]");
 }
 
 }  // namespace sluice::store

@@ -173,7 +173,7 @@ TEST_F(FileStoreTest, BlobRemoveIsIdempotent) {
 }
 
 TEST_F(FileStoreTest, BlobUnsupportedScheme) {
-  for (std::string_view uri : {"s3://bucket/prefix", "http://x/y", "/plain/path", "relative", ""}) {
+  for (std::string_view uri : {"http://x/y", "/plain/path", "relative", ""}) {
     auto s = open_blob_store(uri);
     ASSERT_FALSE(s.is_ok()) << uri;
     EXPECT_EQ(s.status().code(), Code::kUnsupported) << uri;
