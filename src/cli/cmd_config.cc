@@ -58,6 +58,12 @@ std::string configuration_markdown() {
       "The HTTP API and dashboard (docs/http_api.md). Each is a command-line option and an environment\n"
       "variable; `sluice serve` also takes the pipeline settings above.\n\n";
   out += config::markdown_table(server::server_properties());
+  out +=
+      "\n## Task generator settings (`sluice generate SOURCE`)\n\n"
+      "`SOURCE` is `s3://BUCKET[/PREFIX]` or a folder. Each is a command-line option and an environment\n"
+      "variable (the seeds' names are accepted); `sluice generate` also takes `--s3-endpoint`, `--s3-region`\n"
+      "and `--partitions` from the pipeline settings above.\n\n";
+  out += config::markdown_table(generate_properties());
   return out;
 }
 

@@ -29,6 +29,7 @@
 #include "pipeline/pipeline.h"
 #include "pipeline/scanner.h"
 #include "pipeline/settings.h"
+#include "pipeline/sources.h"
 #include "pipeline/stages.h"
 
 namespace sluice::cli {
@@ -130,15 +131,18 @@ class Progress {
   bool drawn_ = false;
 };
 
-// The indexed version of the file when its size and mtime are what the index stored at the last
-// ingest (the file is then unchanged without reading it); nullopt otherwise.
+// The indexed version of the document when what identifies its bytes without reading them (a
+// file's size and mtime, an object's size and ETag) is what the index stored at the last ingest;
+// nullopt otherwise.
 std::optional<std::string> unchanged_version(index::Index& index, const std::string& doc_id,
-                                             const pipeline::ScannedFile& f) {
+                                             const nlohmann::json& listed) {
   auto doc = index.get_document(doc_id);
   if (!doc.is_ok() || !*doc) return std::nullopt;
   auto meta = nlohmann::json::parse((*doc)->metadata_json, nullptr, false);
   if (!meta.is_object()) return std::nullopt;
-  if (meta.value("size", uint64_t{0}) != f.size || meta.value("mtime_ns", int64_t{-1}) != f.mtime_ns) {
+  const char* id = listed.contains("etag") ? "etag" : "mtime_ns";
+  if (!meta.contains(id) || meta[id] != listed[id] ||
+      meta.value("size", uint64_t{0}) != listed.value("size", uint64_t{1})) {
     return std::nullopt;
   }
   return (*doc)->version;
@@ -258,9 +262,55 @@ int IngestRun::go() {
   std::vector<queue::Message> batch;
   if (Status st = (*results)->poll(batch, 1, queue::Millis(0)); !st.is_ok()) return report(st);
 
-  // Scan.
+  // Scan: folders and files with the scanner, s3:// prefixes by listing them.
+  std::vector<std::string> local_paths, bucket_uris;
+  for (const auto& path : f_.paths)
+    (pipeline::is_bucket_uri(path) ? bucket_uris : local_paths).push_back(path);
+  std::vector<pipeline::BucketUri> buckets;
+  for (const auto& uri : bucket_uris) {
+    auto b = pipeline::parse_bucket_uri(uri);
+    if (!b.is_ok()) {
+      p.stop();
+      (void)p.wait();
+      return report(b.status());
+    }
+    buckets.push_back(std::move(b).value());
+  }
   pipeline::ScanOptions sopts{f_.include, f_.exclude, f_.max_files};
-  pipeline::ScanResult scanned = pipeline::scan(f_.paths, sopts);
+  pipeline::ScanResult scanned;
+  if (!local_paths.empty()) scanned = pipeline::scan(local_paths, sopts);
+  std::vector<pipeline::ListedObject> objects;
+  const pipeline::S3Config s3{settings->s3_endpoint, settings->s3_region};
+  pipeline::SourceFetcher bucket_stores(s3, data + "/tmp");
+  for (const auto& b : buckets) {
+    pipeline::BucketListOptions lo;
+    lo.include = f_.include;
+    lo.exclude = f_.exclude;
+    if (f_.max_files)
+      lo.max_files = f_.max_files > scanned.files.size() + objects.size()
+                         ? f_.max_files - scanned.files.size() - objects.size()
+                         : 0;
+    if (f_.max_files && lo.max_files == 0) {
+      scanned.truncated = true;
+      break;
+    }
+    bool truncated = false;
+    auto store = bucket_stores.bucket(b.bucket);
+    Status st = store.is_ok() ? pipeline::list_bucket(
+                                    **store, b, lo,
+                                    [&](const pipeline::ListedObject& o) {
+                                      objects.push_back(o);
+                                      return !stop_requested();
+                                    },
+                                    &truncated)
+                              : store.status();
+    if (!st.is_ok()) {
+      p.stop();
+      (void)p.wait();
+      return report(st.with_context("listing s3://" + b.bucket + "/" + b.prefix));
+    }
+    scanned.truncated = scanned.truncated || truncated;
+  }
   for (const auto& prob : scanned.problems) {
     ++t_.scan_problems;
     report_failure(prob.path, std::string(error_class_name(prob.error.error_class())), prob.error.message());
@@ -269,7 +319,7 @@ int IngestRun::go() {
     std::fprintf(stderr, "note: stopped after --max-files %" PRIu64 " files; more were there\n",
                  f_.max_files);
   }
-  t_.total = scanned.files.size();
+  t_.total = scanned.files.size() + objects.size();
 
   // Enqueue: one task per file, or a `skipped` result at once when size and mtime are unchanged.
   auto producer = q->make_producer({});
@@ -277,19 +327,32 @@ int IngestRun::go() {
   p.start();
   std::set<std::string> seen_doc_ids;
   const std::string now = pipeline::now_iso8601();
+  std::vector<pipeline::Task> tasks;
   for (const auto& file : scanned.files) {
-    if (stop_requested()) break;
     pipeline::Task task;
     task.source = pipeline::file_source(file.path);
-    task.doc_id = pipeline::doc_id_for(task.source.uri);
     task.size = file.size;
+    task.metadata = {{"size", file.size}, {"mtime_ns", file.mtime_ns}, {"relative", file.relative}};
+    tasks.push_back(std::move(task));
+  }
+  for (const auto& o : objects) {
+    pipeline::Task task;
+    task.source = o.source;
+    task.size = o.size;
+    task.last_modified = o.last_modified;
+    task.metadata = {{"size", o.size}, {"etag", o.source.version}, {"relative", o.relative}};
+    tasks.push_back(std::move(task));
+  }
+  for (auto& task : tasks) {
+    if (stop_requested()) break;
+    const std::string shown = task.source.bucket.empty() ? task.source.key : task.source.uri;
+    task.doc_id = pipeline::doc_id_for(task.source.uri);
     task.trace_id = pipeline::random_id();
     task.generated_at = now;
-    task.metadata = {{"size", file.size}, {"mtime_ns", file.mtime_ns}, {"relative", file.relative}};
     seen_doc_ids.insert(task.doc_id);
-    pending_[task.trace_id] = {file.path, file.size};
+    pending_[task.trace_id] = {shown, task.size};
     pipeline::Output out;
-    if (auto version = unchanged_version(p.index(), task.doc_id, file)) {
+    if (auto version = unchanged_version(p.index(), task.doc_id, task.metadata)) {
       pipeline::ResultNotification r;
       r.timestamp = now;
       r.worker = pipeline::worker_name();
@@ -297,8 +360,10 @@ int IngestRun::go() {
       r.doc_id = task.doc_id;
       r.version = *version;
       r.source = task.source;
-      r.input_size = file.size;
-      r.reason = "unchanged: same size and modification time as when it was indexed";
+      r.input_size = task.size;
+      r.reason = task.source.bucket.empty()
+                     ? "unchanged: same size and modification time as when it was indexed"
+                     : "unchanged: same ETag and size as when it was indexed";
       r.trace_id = task.trace_id;
       out = pipeline::result_output(r);
     } else {
@@ -311,7 +376,7 @@ int IngestRun::go() {
     if (!sent.is_ok()) {
       p.stop();
       (void)p.wait();
-      return report(sent.status().with_context("queueing " + file.path));
+      return report(sent.status().with_context("queueing " + shown));
     }
   }
   if (Status st = (*producer)->flush(queue::Millis(60000)); !st.is_ok()) {
@@ -353,13 +418,28 @@ int IngestRun::go() {
 
   if (f_.prune && !interrupted) {
     std::vector<std::string> roots;
-    for (const auto& path : f_.paths) roots.push_back(abs_normal(path));
+    for (const auto& path : local_paths) roots.push_back(abs_normal(path));
     auto docs = p.index().list_documents();
     if (!docs.is_ok()) return report(docs.status());
     for (const auto& d : *docs) {
-      if (seen_doc_ids.count(d.doc_id) || !under_any(d.source, roots)) continue;
-      struct stat st {};
-      if (::stat(d.source.c_str(), &st) == 0) continue;  // still there (outside this run's filters)
+      if (seen_doc_ids.count(d.doc_id)) continue;
+      if (pipeline::is_bucket_uri(d.source)) {
+        // Under one of this run's prefixes, and the object is gone (not just filtered out).
+        const pipeline::BucketUri* in = nullptr;
+        for (const auto& b : buckets) {
+          if (d.source.starts_with("s3://" + b.bucket + "/" + b.prefix)) in = &b;
+        }
+        if (!in) continue;
+        auto store = bucket_stores.bucket(in->bucket);
+        if (!store.is_ok()) return report(store.status());
+        auto info = (*store)->stat(d.source);
+        if (info.is_ok()) continue;
+        if (info.status().code() != Code::kNotFound) return report(info.status().with_context("--prune"));
+      } else {
+        if (!under_any(d.source, roots)) continue;
+        struct stat st {};
+        if (::stat(d.source.c_str(), &st) == 0) continue;  // still there (outside this run's filters)
+      }
       if (Status s = p.index().delete_document(d.doc_id); !s.is_ok()) return report(s);
       ++t_.pruned;
       sluice::log::info("pruned a document whose file is gone", {{"doc_id", d.doc_id}, {"source", d.source}});
@@ -428,7 +508,7 @@ Command add_ingest_command(CLI::App& root) {
   auto flags = std::make_shared<IngestFlags>();
   CLI::App* app = root.add_subcommand(
       "ingest", "Ingest files and folders: parse, clean, chunk, embed and index every file (the main job)");
-  app->add_option("paths", flags->paths, "Files and folders to ingest")->required();
+  app->add_option("paths", flags->paths, "Files, folders and s3://BUCKET/PREFIX to ingest")->required();
   add_queue_options(*app, flags->queue);
   add_setting_options(*app, pipeline::pipeline_properties(), flags->settings);
   app->add_option("--include", flags->include, "Only files matching this glob (repeatable), e.g. '*.pdf'");

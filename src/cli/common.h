@@ -44,6 +44,10 @@ Command add_ingest_command(CLI::App& root);
 Command add_search_command(CLI::App& root);
 Command add_worker_command(CLI::App& root);
 Command add_serve_command(CLI::App& root);
+Command add_generate_command(CLI::App& root);
+Command add_gc_command(CLI::App& root);
+// The settings of `sluice generate` (for docs/CONFIGURATION.md).
+std::span<const config::Property> generate_properties();
 
 // Where the queue lives. Each field holds the flag's value, empty when the flag was not given.
 struct QueueFlags {

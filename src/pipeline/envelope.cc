@@ -15,6 +15,7 @@ nlohmann::json source_json(const SourceRef& s) {
   nlohmann::json j = {{"uri", s.uri}};
   if (!s.bucket.empty()) j["bucket"] = s.bucket;
   if (!s.key.empty()) j["key"] = s.key;
+  if (!s.version.empty()) j["version"] = s.version;
   return j;
 }
 
@@ -24,6 +25,7 @@ SourceRef source_from(const nlohmann::json& j) {
   s.uri = j.value("uri", "");
   s.bucket = j.value("bucket", "");
   s.key = j.value("key", "");
+  s.version = j.value("version", "");
   return s;
 }
 
@@ -49,6 +51,11 @@ nlohmann::json task_json(const Task& t) {
   if (!t.dest_key.empty()) j["dest_key"] = t.dest_key;
   if (!t.metadata.empty()) j["metadata"] = t.metadata;
   if (!t.generated_at.empty()) j["generated_at"] = t.generated_at;
+  if (!t.last_modified.empty()) j["last_modified"] = t.last_modified;
+  if (!t.source.bucket.empty()) {  // the seeds' shape
+    j["bucket"] = t.source.bucket;
+    j["key"] = t.source.key;
+  }
   return j;
 }
 
@@ -68,7 +75,17 @@ Result<Task> task_from_json(const nlohmann::json& j) {
     Task t;
     t.doc_id = j.value("doc_id", "");
     t.source = source_from(j.value("source", nlohmann::json::object()));
-    if (t.source.uri.empty()) return Status::invalid_argument("task has no source.uri");
+    if (t.source.uri.empty() && j.contains("key")) {  // the seeds' shape: key (+ bucket)
+      const std::string key = j.value("key", "");
+      const std::string bucket = j.value("bucket", "");
+      if (key.empty()) return Status::invalid_argument("task has an empty key");
+      if (bucket.empty()) {
+        return Status::invalid_argument("task for key '" + key +
+                                        "' has no bucket (and no source.uri); say which bucket it is in");
+      }
+      t.source = {"s3://" + bucket + "/" + key, bucket, key, j.value("etag", "")};
+    }
+    if (t.source.uri.empty()) return Status::invalid_argument("task has no source.uri (nor key and bucket)");
     if (t.doc_id.empty()) t.doc_id = doc_id_for(t.source.uri);
     t.size = j.value("size", uint64_t{0});
     t.version = j.value("version", "");
@@ -76,6 +93,7 @@ Result<Task> task_from_json(const nlohmann::json& j) {
     t.dest_bucket = j.value("dest_bucket", "");
     t.dest_key = j.value("dest_key", "");
     t.generated_at = j.value("generated_at", "");
+    t.last_modified = j.value("last_modified", "");
     if (j.contains("metadata")) t.metadata = j["metadata"];
     return t;
   });
@@ -112,6 +130,11 @@ std::string to_json(const ResultNotification& r) {
     j["error"] = {{"class", error_class_name(r.error->error_class())}, {"message", r.error->message()}};
   }
   if (!r.reason.empty()) j["reason"] = r.reason;
+  if (!r.outputs.empty()) {
+    nlohmann::ordered_json outs = nlohmann::ordered_json::array();
+    for (const auto& o : r.outputs) outs.push_back({{"uri", o.uri}, {"size", o.size}, {"hash", o.hash}});
+    j["outputs"] = std::move(outs);
+  }
   j["trace_id"] = r.trace_id;
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
@@ -159,6 +182,10 @@ Result<ResultNotification> parse_result(std::string_view text) {
     }
     r.reason = j.value("reason", "");
     r.trace_id = j.value("trace_id", "");
+    if (j.contains("outputs") && j["outputs"].is_array()) {
+      for (const auto& o : j["outputs"])
+        r.outputs.push_back({o.value("uri", ""), o.value("size", uint64_t{0}), o.value("hash", "")});
+    }
     return r;
   });
 }

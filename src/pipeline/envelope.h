@@ -24,9 +24,11 @@ namespace sluice::pipeline {
 inline constexpr int kSchemaVersion = 1;
 
 struct SourceRef {
-  std::string uri;     // file:///abs/path, s3://bucket/key, upload://...
-  std::string bucket;  // for object stores
-  std::string key;     // object key, or the path as the user gave it
+  std::string uri;      // file:///abs/path, s3://bucket/key, upload://...
+  std::string bucket;   // for object stores
+  std::string key;      // object key, or the path as the user gave it
+  std::string version;  // the object's version when listed (S3 ETag); the generator skips an
+                        // object whose result already names this version
 };
 
 struct Task {
@@ -37,9 +39,14 @@ struct Task {
   std::string trace_id;
   std::string dest_bucket, dest_key;
   nlohmann::json metadata = nlohmann::json::object();
-  std::string generated_at;  // ISO-8601 UTC
+  std::string generated_at;   // ISO-8601 UTC
+  std::string last_modified;  // the object's, when listed from a bucket
 };
 
+// The JSON also carries the seeds' task shape at the top level (key, bucket, dest_bucket,
+// dest_key, size, last_modified, generated_at), and parse_task() accepts a task in that shape
+// alone ({"key": ..., "bucket": ...} means s3://bucket/key), so the seeds' generators can feed
+// sluice's workers.
 std::string to_json(const Task& t);
 nlohmann::json task_json(const Task& t);  // the same, as a value to embed in other envelopes
 // Malformed JSON or a task without doc_id/source.uri is kBadInput saying which field.
@@ -47,6 +54,15 @@ nlohmann::json task_json(const Task& t);  // the same, as a value to embed in ot
 [[nodiscard]] Result<Task> task_from_json(const nlohmann::json& j);
 
 enum class ResultStatus { kSuccess, kFailed, kSkipped };
+
+// A file a custom stage wrote to its destination (exec_stage.h).
+struct OutputFile {
+  std::string uri;  // s3://bucket/key or file:///abs/path
+  uint64_t size = 0;
+  std::string hash;  // XXH3-128 of the bytes, 32 hex digits
+
+  bool operator==(const OutputFile&) const = default;
+};
 std::string_view result_status_name(ResultStatus s);
 
 struct ResultNotification {
@@ -66,6 +82,7 @@ struct ResultNotification {
   std::optional<Status> error;                           // on failure
   std::string reason;                                    // why skipped
   std::string trace_id;
+  std::vector<OutputFile> outputs;  // custom stages: every file uploaded (JSON "outputs", when any)
 };
 
 std::string to_json(const ResultNotification& r);

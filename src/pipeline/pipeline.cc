@@ -3,9 +3,12 @@
 #include <unistd.h>
 
 #include <climits>
+#include <filesystem>
 
 #include "base/log.h"
 #include "base/priority.h"
+#include "pipeline/exec_stage.h"
+#include "pipeline/plugin_stage.h"
 
 namespace sluice::pipeline {
 namespace {
@@ -26,7 +29,8 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(queue::Queue& q, PipelineOption
       return Status::invalid_argument("unknown stage '" + name + "' (stages: parse, embed, index)");
     }
   }
-  auto store = store::open_blob_store(s.store);
+  const S3Config s3{s.s3_endpoint, s.s3_region};
+  auto store = store::open_blob_store(with_s3_config(s.store, s3));
   if (!store.is_ok()) return store.status().with_context("blob store " + s.store);
   p->store_ = std::move(store).value();
   auto embedder = embed::open_embedder(s.embedder);
@@ -35,8 +39,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(queue::Queue& q, PipelineOption
   auto index = index::open_index(s.index, p->embedder_->dimension(), p->embedder_->name());
   if (!index.is_ok()) return index.status().with_context("index " + s.index);
   p->index_ = std::move(index).value();
+  p->sources_ = std::make_unique<SourceFetcher>(
+      s3, (s.data_dir.empty() ? std::filesystem::temp_directory_path().string() : s.data_dir) + "/tmp");
 
   StageContext ctx;
+  ctx.sources = p->sources_.get();
   ctx.store = p->store_.get();
   ctx.index = p->index_.get();
   ctx.embedder = p->embedder_.get();
@@ -64,6 +71,21 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(queue::Queue& q, PipelineOption
     }
     p->runners_.push_back(std::make_unique<StageRunner>(q, def.config, def.process, def.on_dead));
     p->names_.push_back(name);
+  }
+  if (!p->opts_.custom_stages.empty()) {
+    SLUICE_RETURN_IF_ERROR(ensure_custom_topics(q.admin(), s, p->opts_.custom_stages));
+  }
+  for (const auto& spec : p->opts_.custom_stages) {
+    StageDef def;
+    if (spec.type == StageType::kExec) {
+      def = exec_stage(ctx, spec);
+    } else if (spec.type == StageType::kPlugin) {
+      SLUICE_ASSIGN_OR_RETURN(def, plugin_stage(ctx, spec));
+    } else {
+      return Status::invalid_argument("stage '" + spec.name + "' is a built-in one: list it in the stages");
+    }
+    p->runners_.push_back(std::make_unique<StageRunner>(q, def.config, def.process, def.on_dead));
+    p->names_.push_back(spec.name);
   }
   return p;
 }

@@ -1,6 +1,7 @@
-// Pipeline: the built-in stages (parse, embed, index) running in this process on one queue, with
-// the parts they share: the blob store, the index, the embedder and the parser processes. `sluice
-// ingest` runs all three next to its scanner; `sluice worker` (later) runs the ones it is told to.
+// Pipeline: the built-in stages (parse, embed, index) and any custom stages of a pipeline file
+// (exec_stage.h, plugin_stage.h) running in this process on one queue, with the parts they share:
+// the blob store, the index, the embedder, the parser processes and the source fetcher. `sluice
+// ingest` runs the three built-ins next to its scanner; `sluice worker` runs the ones it is told to.
 //
 // Ownership: the Pipeline borrows the queue and owns everything else; stop() then wait() before
 // destroying it. Thread-safety: start/stop/wait from one thread; index() and stats() from any.
@@ -16,7 +17,9 @@
 #include "embed/embedder.h"
 #include "index/index.h"
 #include "pipeline/parse_worker.h"
+#include "pipeline/pipeline_file.h"
 #include "pipeline/settings.h"
+#include "pipeline/sources.h"
 #include "pipeline/stage_runner.h"
 #include "pipeline/stages.h"
 #include "queue/queue.h"
@@ -27,6 +30,10 @@ namespace sluice::pipeline {
 struct PipelineOptions {
   PipelineSettings settings;
   std::vector<std::string> stages = {"parse", "embed", "index"};
+  // Custom stages from a pipeline file (exec, plugin; pipeline_file.h), run next to `stages`.
+  // Their topics are created and their groups declared by open(); a plugin's library is loaded
+  // there, so a bad one fails the start.
+  std::vector<StageSpec> custom_stages;
   // The program the parser processes run (`PROGRAM __parse-worker`); empty: this executable.
   std::string parse_worker_program;
   // The nice value of the stages' threads and parser processes (base/priority.h): `sluice serve`
@@ -65,6 +72,7 @@ class Pipeline {
   std::unique_ptr<embed::Embedder> embedder_;
   std::unique_ptr<index::Index> index_;
   std::unique_ptr<IsolatedParser> parser_;
+  std::unique_ptr<SourceFetcher> sources_;
   std::vector<std::unique_ptr<StageRunner>> runners_;
   std::vector<std::string> names_;
   std::vector<std::thread> threads_;

@@ -13,7 +13,8 @@ constexpr config::Property kPipelineProperties[] = {
     {"store",
      Kind::kString,
      "file:<data>/blobs",
-     "Blob store for claim-check payloads: `file:DIR`",
+     "Blob store for claim-check payloads: `file:DIR` or `s3://BUCKET/PREFIX` (endpoint and region from "
+     "--s3-endpoint and --s3-region)",
      {},
      0,
      0,
@@ -148,6 +149,47 @@ constexpr config::Property kPipelineProperties[] = {
      1024,
      std::numeric_limits<int64_t>::max(),
      "SLUICE_CLAIM_CHECK_BYTES"},
+    {"s3_endpoint",
+     Kind::kString,
+     "",
+     "S3 / OBS / MinIO endpoint for s3:// sources and stores, e.g. "
+     "`https://obs.cn-north-4.myhuaweicloud.com`; "
+     "empty: AWS_ENDPOINT_URL, else AWS's endpoint for the region. Credentials: AWS_ACCESS_KEY_ID + "
+     "AWS_SECRET_ACCESS_KEY or OBS_ACCESS_KEY + OBS_SECRET_KEY",
+     {},
+     0,
+     0,
+     "SLUICE_S3_ENDPOINT",
+     "OBS_SERVER"},
+    {"s3_region",
+     Kind::kString,
+     "",
+     "S3 region (signs the requests); empty: AWS_REGION, else us-east-1",
+     {},
+     0,
+     0,
+     "SLUICE_S3_REGION",
+     "OBS_REGION"},
+    {"cleanup_files",
+     Kind::kBool,
+     "true",
+     "Custom stages (`worker --pipeline`): remove a task's temp files after it succeeded; set, it wins over "
+     "the stage's `cleanup_files`",
+     {},
+     0,
+     0,
+     "SLUICE_CLEANUP_FILES",
+     "CLEANUP_FILES"},
+    {"cleanup_on_error",
+     Kind::kBool,
+     "false",
+     "Custom stages: remove a failed task's temp files too (by default they are kept and the failure names "
+     "them); set, it wins over the stage's `cleanup_on_error`",
+     {},
+     0,
+     0,
+     "SLUICE_CLEANUP_ON_ERROR",
+     "CLEANUP_ON_ERROR"},
     {"embed_batch", Kind::kInt, "64", "Chunks per embedder call", {}, 1, 10'000, "SLUICE_EMBED_BATCH"},
     {"partitions",
      Kind::kInt,
@@ -180,6 +222,7 @@ Result<PipelineSettings> resolve_settings(const config::Values& flags, const std
   SLUICE_ASSIGN_OR_RETURN(s.embedder, config::get_string(v, t, "embedder"));
   s.store = replace_data(s.store, data_dir);
   s.index = replace_data(s.index, data_dir);
+  s.data_dir = data_dir;
   // Each number straight into its field (the table has checked its range).
   auto read = [&](std::string_view name, auto* field) -> Status {
     SLUICE_ASSIGN_OR_RETURN(int64_t n, config::get_int(v, t, name));
@@ -207,6 +250,14 @@ Result<PipelineSettings> resolve_settings(const config::Values& flags, const std
   SLUICE_RETURN_IF_ERROR(read("commit_interval", &s.commit_interval));
   SLUICE_ASSIGN_OR_RETURN(s.mask_pii, config::get_bool(v, t, "mask_pii"));
   SLUICE_ASSIGN_OR_RETURN(s.group, config::get_string(v, t, "group"));
+  SLUICE_ASSIGN_OR_RETURN(s.s3_endpoint, config::get_string(v, t, "s3_endpoint"));
+  SLUICE_ASSIGN_OR_RETURN(s.s3_region, config::get_string(v, t, "s3_region"));
+  if (v.count("cleanup_files")) {
+    SLUICE_ASSIGN_OR_RETURN(s.cleanup_files, config::get_bool(v, t, "cleanup_files"));
+  }
+  if (v.count("cleanup_on_error")) {
+    SLUICE_ASSIGN_OR_RETURN(s.cleanup_on_error, config::get_bool(v, t, "cleanup_on_error"));
+  }
   if (s.group.empty() || s.group.find_first_of(" \t\n") != std::string::npos) {
     return Status::invalid_argument(
         "group '" + s.group + "' must be a non-empty name without spaces (the stages join <group>-<stage>)");

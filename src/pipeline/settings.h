@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -38,6 +39,13 @@ struct PipelineSettings {
   std::string group = "sluice";  // the stages' groups are <group>-<stage>
   queue::StartFrom start_from = queue::StartFrom::kEarliest;
   std::chrono::milliseconds commit_interval{200};
+  std::string s3_endpoint;  // empty: the store's environment defaults (AWS_ENDPOINT_URL, AWS)
+  std::string s3_region;
+  std::string data_dir;  // where downloads of s3:// sources go (<data>/tmp); from resolve_settings
+  // Custom stages' temp files (pipeline_file.h): set only when a flag or the environment gave
+  // them (CLEANUP_FILES, CLEANUP_ON_ERROR), so they win over a stage's own setting in its file.
+  std::optional<bool> cleanup_files;     // after success; default true
+  std::optional<bool> cleanup_on_error;  // after a failure; default false (kept for a look)
 };
 
 std::span<const config::Property> pipeline_properties();

@@ -11,6 +11,7 @@
 #include "base/base64.h"
 #include "base/hash.h"
 #include "base/log.h"
+#include "pipeline/sources.h"
 #include "text/text.h"
 
 namespace sluice::pipeline {
@@ -213,7 +214,22 @@ std::string join_path(const std::vector<std::string>& parts) {
 Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
   const auto t0 = Clock::now();
   SLUICE_ASSIGN_OR_RETURN(Task task, parse_task(m.value));
-  SLUICE_ASSIGN_OR_RETURN(std::string path, local_path_of(task.source));
+  // An s3:// source is downloaded into a temp file that `copy` removes when this returns.
+  if (is_bucket_uri(task.source.uri) && task.size > ctx.settings.max_file_size) {  // before downloading it
+    return Status::resource_limit(
+        task.source.uri + " is " + format_size(task.size) + ", over the max_file_size limit of " +
+        format_size(ctx.settings.max_file_size) + "; raise --max-file-size to ingest it");
+  }
+  Result<LocalCopy> copy = Status::internal("the parse stage has no source fetcher");
+  if (ctx.sources) copy = ctx.sources->fetch(task.source);
+  if (!copy.is_ok()) {
+    if (copy.status().code() == Code::kNotFound) {
+      return Status::not_found(task.source.uri +
+                               " no longer exists (deleted after it was queued): " + copy.status().message());
+    }
+    return copy.status();
+  }
+  const std::string& path = copy->path();
   struct stat st {};
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
@@ -226,7 +242,8 @@ Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
   if (!S_ISREG(st.st_mode)) return Status::invalid_argument(path + " is not a regular file");
   const auto size = static_cast<uint64_t>(st.st_size);
   if (size > ctx.settings.max_file_size) {
-    return Status::resource_limit(path + " is " + format_size(size) + ", over the max_file_size limit of " +
+    return Status::resource_limit((copy->downloaded() ? task.source.uri : path) + " is " + format_size(size) +
+                                  ", over the max_file_size limit of " +
                                   format_size(ctx.settings.max_file_size) +
                                   "; raise --max-file-size to ingest it");
   }
@@ -371,7 +388,8 @@ Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
   index::DocumentRecord doc;
   doc.doc_id = w.task.doc_id;
   doc.version = w.version;
-  doc.source = w.task.source.key.empty() ? w.task.source.uri : w.task.source.key;
+  doc.source =
+      w.task.source.key.empty() || !w.task.source.bucket.empty() ? w.task.source.uri : w.task.source.key;
   doc.pages = w.pages;
   json meta = w.task.metadata.is_object() ? w.task.metadata : json::object();
   meta["format"] = w.format;
@@ -457,8 +475,7 @@ Result<std::pair<Work, std::string_view>> decode_work(std::string_view value) {
 Result<std::string> local_path_of(const SourceRef& source) {
   std::string_view uri = source.uri;
   if (uri.starts_with("file://")) return std::string(uri.substr(7));
-  return Status::unsupported("source " + source.uri +
-                             " is not a local file (file://...); object stores come later");
+  return Status::unsupported("source " + source.uri + " is not a local file (file://...)");
 }
 
 SourceRef file_source(const std::string& abs_path) {
@@ -481,6 +498,19 @@ Output result_output(const ResultNotification& r) {
   o.value = to_json(r);
   o.headers = standard_headers(r.trace_id);
   return o;
+}
+
+StageConfig stage_config(const StageContext& ctx, const std::string& name, const std::string& input,
+                         size_t workers) {
+  return config_for(ctx, name.c_str(), input.c_str(), workers);
+}
+
+DeadLetterFn task_failure_notifier(const StageContext& ctx) {
+  return failure_notifier(ctx, true);
+}
+
+Output publish_result(const ResultNotification& r) {
+  return publish(r);
 }
 
 StageDef parse_stage(const StageContext& ctx) {

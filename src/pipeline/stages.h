@@ -36,6 +36,8 @@
 
 namespace sluice::pipeline {
 
+class SourceFetcher;  // pipeline/sources.h
+
 inline constexpr const char* kTopicUpload = "doc_upload";
 inline constexpr const char* kTopicParsed = "doc_parsed";
 inline constexpr const char* kTopicEmbedded = "doc_embedded";
@@ -53,6 +55,7 @@ struct StageContext {
   index::Index* index = nullptr;
   embed::Embedder* embedder = nullptr;
   IsolatedParser* parser = nullptr;  // the parse stage only
+  SourceFetcher* sources = nullptr;  // the parse stage only: local copies of s3:// sources
   PipelineSettings settings;
   std::string worker;  // host:pid, shown in result notifications
 };
@@ -111,5 +114,14 @@ std::string stage_group(const PipelineSettings& settings, std::string_view stage
 
 // A result notification message (topic doc_results, keyed by doc_id, with the standard headers).
 Output result_output(const ResultNotification& r);
+
+// For stages defined elsewhere (custom stages, exec_stage.h) that follow the built-ins' rules:
+// the StageConfig of a stage from the settings (group <group>-<name>, attempts, backoff, ...);
+StageConfig stage_config(const StageContext& ctx, const std::string& name, const std::string& input,
+                         size_t workers);
+// the failure notification of a stage whose input is a Task (published after its dead letter);
+DeadLetterFn task_failure_notifier(const StageContext& ctx);
+// result_output(r), with r also written to the JSON-lines log as the built-in stages write it.
+Output publish_result(const ResultNotification& r);
 
 }  // namespace sluice::pipeline

@@ -27,6 +27,7 @@
 #include "base/version.h"
 #include "pipeline/envelope.h"
 #include "pipeline/read_to_end.h"
+#include "pipeline/sources.h"
 #include "pipeline/stages.h"
 #include "server/assets.h"
 #include "server/metrics.h"
@@ -300,9 +301,17 @@ struct Server::Impl {
     const std::string now = pipeline::now_iso8601();
     for (auto& f : files) {
       pipeline::Task t;
-      std::string path = f.blob.uri.substr(f.blob.uri.starts_with("file:") ? 5 : 0);
-      t.source.uri = "file://" + path;
-      t.source.key = f.filename;
+      if (pipeline::is_bucket_uri(f.blob.uri)) {  // --store s3://: the parse stage downloads it
+        t.source.uri = f.blob.uri;
+        auto where = pipeline::parse_bucket_uri(f.blob.uri);
+        if (where.is_ok()) {
+          t.source.bucket = where->bucket;
+          t.source.key = where->prefix;
+        }
+      } else {
+        t.source.uri = "file://" + f.blob.uri.substr(f.blob.uri.starts_with("file:") ? 5 : 0);
+        t.source.key = f.filename;
+      }
       t.doc_id = given_doc_id.empty() ? pipeline::doc_id_for("upload://" + f.filename) : given_doc_id;
       t.size = f.blob.size;
       t.version = f.blob.hash;
@@ -1197,7 +1206,8 @@ Result<std::unique_ptr<Server>> Server::open(queue::Queue& q, pipeline::Pipeline
   std::unique_ptr<Server> s(new Server());
   s->impl_ = std::make_unique<Impl>(q, p, std::move(opts));
   Impl& m = *s->impl_;
-  auto store = store::open_blob_store(p.settings().store);
+  auto store = store::open_blob_store(
+      pipeline::with_s3_config(p.settings().store, {p.settings().s3_endpoint, p.settings().s3_region}));
   if (!store.is_ok()) return store.status().with_context("blob store " + p.settings().store);
   m.store = std::move(*store);
   auto status = StatusStore::open(m.opts.data_dir + "/status.db");

@@ -36,6 +36,43 @@ TEST(Envelope, BadTasksAreBadInput) {
   }
 }
 
+TEST(Envelope, BucketTasksCarryTheSeedsShapeAndTheSeedsTasksAreAccepted) {
+  Task t;
+  t.source = {"s3://input-files/data/报告.csv", "input-files", "data/报告.csv", "9b2cf535f27731c974343645a3985328"};
+  t.doc_id = doc_id_for(t.source.uri);
+  t.size = 1024;
+  t.dest_bucket = "processed-files";
+  t.dest_key = "processed/报告.csv.json";
+  t.last_modified = "2025-08-25T12:00:00Z";
+  t.generated_at = "2025-08-25T12:05:00Z";
+  auto j = nlohmann::json::parse(to_json(t));
+  EXPECT_EQ(j["key"], "data/报告.csv");
+  EXPECT_EQ(j["bucket"], "input-files");
+  EXPECT_EQ(j["dest_bucket"], "processed-files");
+  EXPECT_EQ(j["dest_key"], "processed/报告.csv.json");
+  EXPECT_EQ(j["size"], 1024);
+  EXPECT_EQ(j["last_modified"], "2025-08-25T12:00:00Z");
+  EXPECT_EQ(j["generated_at"], "2025-08-25T12:05:00Z");
+  auto back = parse_task(to_json(t));
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(back->source.version, t.source.version);
+  EXPECT_EQ(back->last_modified, t.last_modified);
+
+  // The seeds' generator sends only this: it names s3://bucket/key.
+  auto seed = parse_task(R"({"key":"data/input.csv","bucket":"source-bucket","dest_bucket":"processed-bucket",
+                             "size":1024,"last_modified":"2025-08-25T12:00:00Z","generated_at":"2025-08-25T12:05:00Z"})");
+  ASSERT_TRUE(seed.is_ok()) << seed.status().to_string();
+  EXPECT_EQ(seed->source.uri, "s3://source-bucket/data/input.csv");
+  EXPECT_EQ(seed->source.bucket, "source-bucket");
+  EXPECT_EQ(seed->doc_id, doc_id_for("s3://source-bucket/data/input.csv"));
+  EXPECT_EQ(seed->dest_bucket, "processed-bucket");
+  // Without a bucket it cannot be found: a bad input saying so.
+  auto nobucket = parse_task(R"({"key":"data/input.csv"})");
+  ASSERT_FALSE(nobucket.is_ok());
+  EXPECT_EQ(nobucket.status().error_class(), ErrorClass::kBadInput);
+  EXPECT_NE(nobucket.status().message().find("no bucket"), std::string::npos) << nobucket.status().to_string();
+}
+
 TEST(Envelope, ResultNotificationHasTheSeedShape) {
   ResultNotification r;
   r.timestamp = "2026-11-21T12:30:00.000Z";
