@@ -13,7 +13,7 @@ APT_PACKAGES=(
   redis-server redis-tools
   librdkafka-dev libhiredis-dev
   rabbitmq-server librabbitmq-dev
-  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev libcurl4-openssl-dev
+  libcpp-httplib-dev libssl-dev zlib1g-dev libbrotli-dev libcurl4-openssl-dev libyaml-cpp-dev
   chromium fonts-wqy-zenhei wrk python3-fastapi python3-uvicorn python3-multipart
   procps time python3 iproute2
 )

@@ -76,7 +76,7 @@ class Run {
   const ProcessFn& fn_;
   const DeadLetterFn& on_dead_;
   StageStats& stats_;
-  std::string retry_topic_, dlq_topic_;
+  std::string retry_topic_, dlq_topic_, group_;
   std::unique_ptr<queue::Consumer> consumer_;
   std::unique_ptr<queue::Producer> producer_;
   std::vector<std::unique_ptr<Worker>> workers_;
@@ -99,6 +99,7 @@ Status Run::go(const std::atomic<bool>& stop) {
       q_.make_producer({.on_delivery = [this](const queue::DeliveryReport& r) { on_delivery(r); }}));
   queue::ConsumerOptions copts;
   copts.group = cfg_.group.empty() ? "sluice-" + cfg_.name : cfg_.group;
+  group_ = copts.group;
   copts.topics = {cfg_.input_topic, retry_topic_};
   // Before the first retry is produced: on backends without late groups it must find the group.
   SLUICE_RETURN_IF_ERROR(admin.declare_group(copts.group, copts.topics));
@@ -143,6 +144,13 @@ Status Run::go(const std::atomic<bool>& stop) {
       break;
     }
     for (auto& m : batch) {
+      if (m.topic == retry_topic_) {
+        // Another group's retry (it shares this input): not ours to do, and not to be redone.
+        if (auto g = m.header(kHeaderRetryGroup); g && *g != group_) {
+          if (Status st = consumer_->ack(m); !st.is_ok()) fail(st);
+          continue;
+        }
+      }
       auto* f = new InFlight{std::move(m)};
       stats_.in_flight.fetch_add(1);
       int64_t not_before = f->msg.topic == retry_topic_ ? header_int(f->msg, kHeaderNotBefore, 0) : 0;
@@ -218,7 +226,8 @@ std::vector<Output> Run::failure_outputs(const queue::Message& m, const Status& 
   o.value = std::string(m.value);
   for (const auto& h : m.headers) {
     if (h.key == kHeaderAttempt || h.key == kHeaderNotBefore || h.key == kHeaderErrorClass ||
-        h.key == kHeaderErrorMessage || h.key == kHeaderOriginalTopic || h.key == kHeaderFailedStage) {
+        h.key == kHeaderErrorMessage || h.key == kHeaderOriginalTopic || h.key == kHeaderFailedStage ||
+        h.key == kHeaderRetryGroup) {
       continue;
     }
     o.headers.emplace_back(std::string(h.key), std::string(h.value));
@@ -233,6 +242,7 @@ std::vector<Output> Run::failure_outputs(const queue::Message& m, const Status& 
     o.topic = retry_topic_;
     o.headers.emplace_back(kHeaderAttempt, std::to_string(attempt + 1));
     o.headers.emplace_back(kHeaderNotBefore, std::to_string(now_ms() + delay));
+    o.headers.emplace_back(kHeaderRetryGroup, group_);
     stats_.retried.fetch_add(1);
     sluice::log::warn("stage will retry", {{"stage", cfg_.name},
                                            {"key", o.key},

@@ -82,6 +82,9 @@ inline constexpr const char* kHeaderErrorClass = "error_class";
 inline constexpr const char* kHeaderErrorMessage = "error_message";
 inline constexpr const char* kHeaderOriginalTopic = "original_topic";
 inline constexpr const char* kHeaderFailedStage = "failed_stage";
+// On a retry copy: the consumer group that asked for it. Two stages may read one input (a custom
+// stage next to parse on doc_upload): they share `<input>.retry`, and each takes only its own.
+inline constexpr const char* kHeaderRetryGroup = "retry_group";
 
 // The attempt number a message carries (1 when it has no attempt header).
 int attempt_of(const queue::Message& m);
