@@ -221,14 +221,11 @@ class ExecStageS3E2E : public ExecStageE2E {
     Status st = server_.start();
     if (st.code() == Code::kUnsupported) GTEST_SKIP() << st.to_string();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
-    sluice::testing::ScopedEnv env({{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "S3RVER"}});
-    auto opened = store::open_blob_store(server_.uri(""));
+    auto opened = server_.open_store();
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     bucket_ = std::move(opened).value();
-    env_ = {{"AWS_ACCESS_KEY_ID", "S3RVER"},
-            {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
-            {"SLUICE_S3_ENDPOINT", server_.endpoint()},
-            {"SLUICE_LOG_LEVEL", "error"}};
+    env_ = server_.sluice_env();
+    env_.emplace_back("SLUICE_LOG_LEVEL", "error");
   }
   void put(const std::string& key, const std::string& bytes) {
     auto ref = bucket_->put(key, bytes);

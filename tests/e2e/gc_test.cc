@@ -26,17 +26,13 @@ class GcTest : public ::testing::TestWithParam<std::string> {
       if (st.code() == Code::kUnsupported) GTEST_SKIP() << st.to_string();
       ASSERT_TRUE(st.is_ok()) << st.to_string();
       store_uri_ = "s3://" + s3_.bucket() + "/blobs";
-      env_ = {{"AWS_ACCESS_KEY_ID", "S3RVER"},
-              {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
-              {"SLUICE_S3_ENDPOINT", s3_.endpoint()}};
+      env_ = s3_.sluice_env();
     } else {
       store_uri_ = "file:" + tmp_.path() + "/blobs";
     }
     env_.emplace_back("SLUICE_STORE", store_uri_);
     env_.emplace_back("SLUICE_LOG_LEVEL", "error");
-    sluice::testing::ScopedEnv env({{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "S3RVER"}});
-    auto opened =
-        store::open_blob_store(GetParam() == "s3" ? store_uri_ + "?endpoint=" + s3_.endpoint() : store_uri_);
+    auto opened = GetParam() == "s3" ? s3_.open_store("blobs") : store::open_blob_store(store_uri_);
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     store_ = std::move(opened).value();
   }

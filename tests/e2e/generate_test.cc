@@ -26,8 +26,7 @@ class GenerateTest : public ::testing::Test {
     Status st = server_.start();
     if (st.code() == Code::kUnsupported) GTEST_SKIP() << st.to_string();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
-    sluice::testing::ScopedEnv env({{"AWS_ACCESS_KEY_ID", "S3RVER"}, {"AWS_SECRET_ACCESS_KEY", "S3RVER"}});
-    auto opened = store::open_blob_store(server_.uri(""));
+    auto opened = server_.open_store();
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     bucket_ = std::move(opened).value();
     put("data/a.md", "# Alpha\n\nThe heron flies over the sluice gate at dawn.\n");
@@ -44,10 +43,8 @@ class GenerateTest : public ::testing::Test {
   RunResult sluice(std::vector<std::string> args, std::vector<std::pair<std::string, std::string>> env = {}) {
     args.insert(args.end(), {"--data", tmp_.path()});
     RunOptions o;
-    o.env = {{"AWS_ACCESS_KEY_ID", "S3RVER"},
-             {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
-             {"SLUICE_S3_ENDPOINT", server_.endpoint()},
-             {"SLUICE_LOG_LEVEL", "error"}};
+    o.env = server_.sluice_env();
+    o.env.emplace_back("SLUICE_LOG_LEVEL", "error");
     for (auto& kv : env) {  // an override replaces the default (getenv takes the first)
       std::erase_if(o.env, [&](const auto& e) { return e.first == kv.first; });
       o.env.push_back(std::move(kv));
@@ -219,10 +216,8 @@ TEST_F(GenerateTest, WorkersProcessGeneratedTasksAndReportAMissingObject) {
   RunResult worker;
   std::thread t([&] {
     RunOptions o;
-    o.env = {{"AWS_ACCESS_KEY_ID", "S3RVER"},
-             {"AWS_SECRET_ACCESS_KEY", "S3RVER"},
-             {"SLUICE_S3_ENDPOINT", server_.endpoint()},
-             {"SLUICE_LOG_LEVEL", "error"}};
+    o.env = server_.sluice_env();
+    o.env.emplace_back("SLUICE_LOG_LEVEL", "error");
     o.terminate = &stop;
     o.kill_after = std::chrono::milliseconds(120000);
     worker = run_sluice({"worker", "--data", tmp_.path()}, o);

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "store/blob_store.h"
 
 namespace sluice::testing {
 
@@ -134,6 +135,14 @@ class S3rver {
            (query.empty() ? "" : "&" + query);
   }
   const std::string& dir() const { return dir_; }
+  // What a `sluice` child needs to reach the server: its credentials and endpoint.
+  std::vector<std::pair<std::string, std::string>> sluice_env() const {
+    return {{"AWS_ACCESS_KEY_ID", kAccessKey},
+            {"AWS_SECRET_ACCESS_KEY", kSecretKey},
+            {"SLUICE_S3_ENDPOINT", endpoint()}};
+  }
+  // The test's own store on the bucket (under prefix), for putting and checking objects.
+  [[nodiscard]] Result<std::unique_ptr<store::BlobStore>> open_store(const std::string& prefix = "") const;
 
   // One started server for all the tests of a process (each test uses a key prefix of its own);
   // killed at exit. Code::kUnsupported when s3rver is not installed.
@@ -195,5 +204,10 @@ class S3rver {
   pid_t pid_ = -1;
   pid_t owner_ = ::getpid();
 };
+
+inline Result<std::unique_ptr<store::BlobStore>> S3rver::open_store(const std::string& prefix) const {
+  ScopedEnv env({{"AWS_ACCESS_KEY_ID", kAccessKey}, {"AWS_SECRET_ACCESS_KEY", kSecretKey}});
+  return store::open_blob_store(uri(prefix));
+}
 
 }  // namespace sluice::testing
