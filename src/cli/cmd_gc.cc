@@ -3,7 +3,6 @@
 // an orphan, and why it is safe, is in pipeline/gc.h.
 // Output: one JSON summary on stdout (the removed URIs with --dry-run, so a user can look first).
 // Exit 0; 1 when a removal failed or the topics could not be read; 2 on bad input.
-#include <cctype>
 #include <cstdlib>
 #include <memory>
 #include <optional>
@@ -11,6 +10,7 @@
 
 #include "cli/common.h"
 #include "pipeline/gc.h"
+#include "pipeline/pipeline_file.h"
 #include "pipeline/settings.h"
 #include "pipeline/sources.h"
 
@@ -24,27 +24,10 @@ struct GcFlags {
   bool dry_run = false;
 };
 
-// "90s", "30m", "24h", "7d", "1500ms" or plain milliseconds.
-std::optional<std::chrono::milliseconds> parse_duration(const std::string& s) {
-  size_t i = 0;
-  while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i;
-  if (i == 0 || i > 12) return std::nullopt;
-  const int64_t n = std::stoll(s.substr(0, i));
-  const std::string unit = s.substr(i);
-  int64_t ms_per = 0;
-  if (unit.empty() || unit == "ms") ms_per = 1;
-  if (unit == "s") ms_per = 1000;
-  if (unit == "m") ms_per = 60'000;
-  if (unit == "h") ms_per = 3'600'000;
-  if (unit == "d") ms_per = 86'400'000;
-  if (ms_per == 0) return std::nullopt;
-  return std::chrono::milliseconds(n * ms_per);
-}
-
 int run_gc(const GcFlags& f) {
-  auto ttl = parse_duration(f.older_than);
+  auto ttl = pipeline::parse_duration(f.older_than);  // the pipeline file's durations
   if (!ttl)
-    return usage_error("--older-than '" + f.older_than + "': use a duration such as 90s, 30m, 24h or 7d");
+    return usage_error("--older-than '" + f.older_than + "': use a duration such as 90s, 30m, 24h or 168h");
   const std::string data = resolve_data_dir(f.queue);
   auto settings = pipeline::resolve_settings(f.settings, data, [](const char* n) { return std::getenv(n); });
   if (!settings.is_ok()) return report(settings.status());
@@ -80,7 +63,7 @@ Command add_gc_command(CLI::App& root) {
   CLI::App* app = root.add_subcommand(
       "gc", "Remove orphaned claim-check blobs and uploads older than a TTL from the blob store");
   app->add_option("--older-than", flags->older_than,
-                  "Only blobs older than this (90s, 30m, 24h, 7d; default 24h)");
+                  "Only blobs older than this (90s, 30m, 24h, 168h; default 24h)");
   app->add_flag("--dry-run", flags->dry_run, "List what would be removed; remove nothing");
   add_queue_options(*app, flags->queue);
   add_setting_options(*app, pipeline::pipeline_properties(), flags->settings,

@@ -182,8 +182,7 @@ Result<LocalCopy> SourceFetcher::fetch(const SourceRef& source) {
   std::string name = where.prefix.substr(where.prefix.find_last_of('/') + 1);
   if (name.size() > 100) name = name.substr(name.size() - 100);
   std::string path = tmp_dir_ + "/" + random_id().substr(0, 16) + "-" + name;
-  SLUICE_ASSIGN_OR_RETURN(store::BlobRef got, b->fetch(source.uri, path));
-  (void)got;
+  SLUICE_RETURN_IF_ERROR(b->fetch(source.uri, path).status());
   return LocalCopy(std::move(path), true);
 }
 

@@ -701,10 +701,13 @@ struct Server::Impl {
       std::lock_guard<std::mutex> lock(recent_mu);
       recent.erase(doc_id);
     }
-    // The uploaded file goes too (only ours: a file:// source outside the blob store stays).
-    if (*d && (*d)->source.starts_with("file://")) {
-      std::string uri = "file:" + (*d)->source.substr(7);
-      if (uri.starts_with(store->uri() + "/uploads/")) (void)store->remove(uri);
+    // The uploaded file goes too (only ours: a source outside the store's uploads/ stays). The
+    // store names its uploads' prefix: its own URI may carry a query (s3://b?endpoint=...).
+    if (*d) {
+      const std::string& src = (*d)->source;
+      std::string uri = src.starts_with("file://") ? "file:" + src.substr(7) : src;
+      auto uploads = store->uri_of("uploads");
+      if (uploads.is_ok() && uri.starts_with(*uploads + "/")) (void)store->remove(uri);
     }
     send_json(res, 200,
               {{"doc_id", doc_id}, {"deleted", true}, {"chunks_removed", chunks.is_ok() ? *chunks : 0}});
