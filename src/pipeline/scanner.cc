@@ -87,16 +87,7 @@ const char* special_kind(mode_t mode) {
 class Walker {
  public:
   Walker(const ScanOptions& opts, const std::function<void(const ScannedFile&)>& on_file)
-      : opts_(opts), on_file_(on_file) {
-    for (const auto* list : {&opts.include, &opts.exclude}) {
-      auto& out = list == &opts.include ? include_ : exclude_;
-      for (std::string g : *list) {
-        // "node_modules/" means the directory; fnmatch would need the slash in the name.
-        while (g.size() > 1 && g.back() == '/') g.pop_back();
-        if (!g.empty()) out.push_back(std::move(g));
-      }
-    }
-  }
+      : opts_(opts), on_file_(on_file), filter_(opts.include, opts.exclude) {}
 
   ScanResult take() { return std::move(result_); }
 
@@ -186,15 +177,6 @@ class Walker {
     }
   }
 
-  bool matches(const std::vector<std::string>& globs, const std::string& relative,
-               const std::string& name) const {
-    for (const auto& g : globs) {
-      if (::fnmatch(g.c_str(), relative.c_str(), 0) == 0) return true;
-      if (name != relative && ::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
-    }
-    return false;
-  }
-
   // Returns false when the file limit stopped the walk.
   bool walk_dir(const std::string& dir, const std::string& rel, std::vector<FileId>* stack) {
     // Without read and search permission a listing fails or every entry's stat does: report once.
@@ -212,11 +194,11 @@ class Walker {
       struct stat st;
       if (Status err = stat_entry(path, &st); !err.is_ok()) {
         // Not knowing whether it was meant as a file or a directory, only an exclude silences it.
-        if (!matches(exclude_, child_rel, name)) problem(path, std::move(err));
+        if (!filter_.excluded(child_rel)) problem(path, std::move(err));
         continue;
       }
       if (S_ISDIR(st.st_mode)) {
-        if (matches(exclude_, child_rel, name)) continue;
+        if (filter_.excluded(child_rel)) continue;
         FileId id{st.st_dev, st.st_ino};
         if (std::find(stack->begin(), stack->end(), id) != stack->end()) {
           struct stat lst;
@@ -265,9 +247,7 @@ class Walker {
 
   // A file, link to a file, or special file. Returns false when the file limit stops the walk.
   bool visit_non_dir(const std::string& path, const std::string& rel, const struct stat& st) {
-    std::string name = base_name(path);
-    if (!include_.empty() && !matches(include_, rel, name)) return true;
-    if (matches(exclude_, rel, name)) return true;
+    if (!filter_.selects_file(rel)) return true;
     if (!S_ISREG(st.st_mode)) {
       problem(path, Status::invalid_argument(quoted(path) + " is " + special_kind(st.st_mode) +
                                              ", not a regular file; skipped (--exclude it to silence this)"));
@@ -294,13 +274,51 @@ class Walker {
 
   const ScanOptions& opts_;
   const std::function<void(const ScannedFile&)>& on_file_;
-  std::vector<std::string> include_;
-  std::vector<std::string> exclude_;
+  const PathFilter filter_;
   std::set<FileId> seen_;  // files listed so far, across all arguments
   ScanResult result_;
 };
 
 }  // namespace
+
+PathFilter::PathFilter(const std::vector<std::string>& include, const std::vector<std::string>& exclude) {
+  for (const auto* list : {&include, &exclude}) {
+    auto& out = list == &include ? include_ : exclude_;
+    for (std::string g : *list) {
+      // "node_modules/" means the directory; fnmatch would need the slash in the name.
+      while (g.size() > 1 && g.back() == '/') g.pop_back();
+      if (!g.empty()) out.push_back(std::move(g));
+    }
+  }
+}
+
+bool PathFilter::matches(const std::vector<std::string>& globs, std::string_view relative) {
+  const std::string rel(relative);
+  const size_t slash = rel.find_last_of('/');
+  const std::string name = slash == std::string::npos ? std::string() : rel.substr(slash + 1);
+  for (const auto& g : globs) {
+    if (::fnmatch(g.c_str(), rel.c_str(), 0) == 0) return true;
+    if (!name.empty() && ::fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+bool PathFilter::excluded(std::string_view relative) const {
+  return matches(exclude_, relative);
+}
+
+bool PathFilter::selects_file(std::string_view relative) const {
+  if (!include_.empty() && !matches(include_, relative)) return false;
+  return !matches(exclude_, relative);
+}
+
+bool PathFilter::selects_key(std::string_view relative) const {
+  for (size_t slash = relative.find('/'); slash != std::string_view::npos;
+       slash = relative.find('/', slash + 1)) {
+    if (matches(exclude_, relative.substr(0, slash))) return false;
+  }
+  return selects_file(relative);
+}
 
 ScanResult scan(const std::vector<std::string>& paths, const ScanOptions& opts,
                 const std::function<void(const ScannedFile&)>& on_file) {

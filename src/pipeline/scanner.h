@@ -19,11 +19,31 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/status.h"
 
 namespace sluice::pipeline {
+
+// The include/exclude decision, shared by the folder scanner and bucket listings (sources.h) so a
+// glob means the same on a folder and on a bucket prefix. A glob matches the relative path or its
+// last component; a trailing '/' ("node_modules/") is dropped, as it names a directory.
+class PathFilter {
+ public:
+  PathFilter(const std::vector<std::string>& include, const std::vector<std::string>& exclude);
+  // An exclude matches the path (a file or a directory) or its name.
+  bool excluded(std::string_view relative) const;
+  // A file: no include given or one matches, and no exclude does.
+  bool selects_file(std::string_view relative) const;
+  // An object key below a prefix: selects_file, and no "folder" above it (a prefix ending at a
+  // '/') is excluded, as the scanner would not have entered it.
+  bool selects_key(std::string_view relative) const;
+
+ private:
+  static bool matches(const std::vector<std::string>& globs, std::string_view relative);
+  std::vector<std::string> include_, exclude_;
+};
 
 struct ScanOptions {
   std::vector<std::string> include;  // globs; empty: every file

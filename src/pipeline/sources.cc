@@ -1,6 +1,5 @@
 #include "pipeline/sources.h"
 
-#include <fnmatch.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -9,35 +8,13 @@
 #include <filesystem>
 
 #include "config/property.h"
+#include "pipeline/scanner.h"
 #include "pipeline/stages.h"
 
 namespace sluice::pipeline {
 namespace {
 
 constexpr std::string_view kS3Scheme = "s3://";
-
-bool glob_hit(const std::vector<std::string>& globs, const std::string& relative, std::string_view name) {
-  for (const auto& g : globs) {
-    if (::fnmatch(g.c_str(), relative.c_str(), 0) == 0) return true;
-    if (name != relative && ::fnmatch(g.c_str(), std::string(name).c_str(), 0) == 0) return true;
-  }
-  return false;
-}
-
-// As the folder scanner decides: the relative key and its name are matched, an exclude that
-// matches a "folder" above the object (a prefix ending at a '/') excludes what is under it.
-bool selected(const BucketListOptions& o, const std::string& relative) {
-  for (size_t slash = relative.find('/'); slash != std::string::npos; slash = relative.find('/', slash + 1)) {
-    std::string folder = relative.substr(0, slash);
-    std::string_view name = folder;
-    if (auto at = name.find_last_of('/'); at != std::string_view::npos) name.remove_prefix(at + 1);
-    if (glob_hit(o.exclude, folder, name)) return false;
-  }
-  std::string_view name = relative;
-  if (auto at = name.find_last_of('/'); at != std::string_view::npos) name.remove_prefix(at + 1);
-  if (!o.include.empty() && !glob_hit(o.include, relative, name)) return false;
-  return !glob_hit(o.exclude, relative, name);
-}
 
 // S3's rules (and OBS's): 3-63 characters of lower-case letters, digits, '.' and '-', starting
 // and ending with a letter or digit.
@@ -117,6 +94,7 @@ Status list_bucket(store::BlobStore& bucket, const BucketUri& uri, const BucketL
                    const std::function<bool(const ListedObject&)>& on_object, bool* truncated) {
   if (truncated) *truncated = false;
   uint64_t listed = 0;
+  const PathFilter filter(opts.include, opts.exclude);
   std::string token;
   do {
     SLUICE_ASSIGN_OR_RETURN(store::ListPage page, bucket.list(uri.prefix, token, opts.page_size));
@@ -125,7 +103,7 @@ Status list_bucket(store::BlobStore& bucket, const BucketUri& uri, const BucketL
       std::string relative = o.key.substr(std::min(uri.prefix.size(), o.key.size()));
       while (!relative.empty() && relative.front() == '/') relative.erase(0, 1);
       if (relative.empty()) relative = o.key;
-      if (!selected(opts, relative)) continue;
+      if (!filter.selects_key(relative)) continue;
       if (opts.max_files != 0 && listed >= opts.max_files) {
         if (truncated) *truncated = true;
         return {};

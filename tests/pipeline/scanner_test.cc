@@ -283,5 +283,25 @@ TEST_F(ScannerTest, ScanSingleFileAsPath) {
   EXPECT_EQ(rel.files[0].relative, "file.md");
 }
 
+// The filter bucket listings use (sources.cc) decides as the walk does.
+TEST(PathFilter, MeansTheSameOnKeysAsOnFolders) {
+  PathFilter f({"*.csv", "*.md"}, {"drafts/", "tmp", "*-old.csv"});
+  EXPECT_TRUE(f.selects_key("a.csv"));
+  EXPECT_TRUE(f.selects_key("2024/08/a.csv"));
+  EXPECT_TRUE(f.selects_key("2024/08/readme.md"));
+  EXPECT_FALSE(f.selects_key("2024/08/a.pdf")) << "no include matches";
+  EXPECT_FALSE(f.selects_key("drafts/a.csv")) << "a trailing slash names a directory, as on folders";
+  EXPECT_FALSE(f.selects_key("x/drafts/a.csv")) << "an excluded folder anywhere above";
+  EXPECT_FALSE(f.selects_key("x/tmp/y/a.csv"));
+  EXPECT_TRUE(f.selects_key("x/tmpfiles/a.csv")) << "a glob matches a whole component";
+  EXPECT_FALSE(f.selects_key("x/b-old.csv")) << "an exclude wins over an include";
+  EXPECT_TRUE(f.excluded("drafts"));
+  EXPECT_TRUE(f.selects_file("drafts.csv"));
+
+  PathFilter all({}, {});
+  EXPECT_TRUE(all.selects_key("any/thing"));
+  EXPECT_FALSE(all.excluded("any"));
+}
+
 }  // namespace
 }  // namespace sluice::pipeline
