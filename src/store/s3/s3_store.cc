@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/hash.h"
+#include "config/property.h"
 #include "store/s3/sigv4.h"
 
 namespace sluice::store::s3 {
@@ -43,20 +44,6 @@ std::string quoted(std::string_view s) {
 const char* env(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : nullptr;
-}
-
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
 }
 
 // ---- Configuration -----------------------------------------------------------------------------
@@ -128,7 +115,12 @@ Result<Config> parse_config(std::string_view uri) {
     if (kv.empty()) continue;
     size_t eq = kv.find('=');
     std::string k(kv.substr(0, eq));
-    std::string v = eq == std::string_view::npos ? "" : percent_decode(kv.substr(eq + 1));
+    std::string v;
+    if (eq != std::string_view::npos) {
+      auto decoded = config::percent_decode(kv.substr(eq + 1), "the s3 URI's " + k);
+      if (!decoded.is_ok()) return bad(decoded.status().message());
+      v = std::move(decoded).value();
+    }
     if (k == "endpoint") {
       endpoint = v;
     } else if (k == "region") {
