@@ -129,17 +129,16 @@ Result<std::map<std::string, std::string>> processed_versions(queue::Queue& q) {
     if (info.status().code() == Code::kNotFound) return out;
     return info.status();
   }
-  SLUICE_ASSIGN_OR_RETURN(auto messages, pipeline::read_to_end(q, {*info}));
-  for (const queue::Message& m : messages) {
+  SLUICE_RETURN_IF_ERROR(pipeline::for_each_to_end(q, {*info}, [&](const queue::Message& m) {
     auto r = pipeline::parse_result(m.value);
-    if (!r.is_ok() || r->source.version.empty()) continue;
+    if (!r.is_ok() || r->source.version.empty()) return;
     // Later results win: a failure after a success means it is not done at that version.
     if (r->status == pipeline::ResultStatus::kFailed) {
       out.erase(r->doc_id);
     } else {
       out[r->doc_id] = r->source.version;
     }
-  }
+  }));
   return out;
 }
 

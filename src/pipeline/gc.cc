@@ -77,15 +77,14 @@ Result<std::set<std::string>> live_keys(queue::Queue& q, const PipelineSettings&
   }
   std::set<std::string> keys;
   if (topics.empty()) return keys;
-  SLUICE_ASSIGN_OR_RETURN(auto messages, read_to_end(q, topics));
-  for (const queue::Message& m : messages) {
+  SLUICE_RETURN_IF_ERROR(for_each_to_end(q, topics, [&](const queue::Message& m) {
     auto c = committed.find(std::string(m.topic));
     if (c != committed.end()) {
       auto p = c->second.find(m.partition.value());
-      if (p != c->second.end() && p->second && m.offset.value() < *p->second) continue;  // done
+      if (p != c->second.end() && p->second && m.offset.value() < *p->second) return;  // done
     }
     collect_keys(m.value, prefixes, &keys);
-  }
+  }));
   return keys;
 }
 

@@ -27,6 +27,15 @@ std::string reader_group_name() {
 
 Result<std::vector<queue::Message>> read_to_end(queue::Queue& q, const std::vector<queue::TopicInfo>& topics,
                                                 std::chrono::seconds idle_limit) {
+  std::vector<queue::Message> out;
+  SLUICE_RETURN_IF_ERROR(for_each_to_end(
+      q, topics, [&](const queue::Message& m) { out.push_back(m); }, idle_limit));
+  return out;
+}
+
+Status for_each_to_end(queue::Queue& q, const std::vector<queue::TopicInfo>& topics,
+                       const std::function<void(const queue::Message&)>& on_message,
+                       std::chrono::seconds idle_limit) {
   std::map<std::pair<std::string, int32_t>, int64_t> end;  // partitions not yet read to their end
   std::vector<std::string> names;
   for (const queue::TopicInfo& t : topics) {
@@ -38,8 +47,7 @@ Result<std::vector<queue::Message>> read_to_end(queue::Queue& q, const std::vect
     }
     if (any) names.push_back(t.name);
   }
-  std::vector<queue::Message> out;
-  if (names.empty()) return out;
+  if (names.empty()) return {};
 
   queue::ConsumerOptions copts;
   copts.group = reader_group_name();
@@ -69,14 +77,14 @@ Result<std::vector<queue::Message>> read_to_end(queue::Queue& q, const std::vect
       auto it = end.find({std::string(m.topic), m.partition.value()});
       if (it == end.end()) continue;  // a partition already read to its end: this one came later
       const bool last = m.offset.value() + 1 >= it->second;
-      if (m.offset.value() < it->second) out.push_back(std::move(m));
+      if (m.offset.value() < it->second) on_message(m);
       if (last) end.erase(it);
     }
   }
   Status closed = consumer->close();
   if (!error.is_ok()) return error;
   if (!closed.is_ok()) return closed.with_context("closing the reader");
-  return out;
+  return {};
 }
 
 }  // namespace sluice::pipeline
