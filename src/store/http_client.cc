@@ -5,20 +5,16 @@
 #include <algorithm>
 #include <cctype>
 #include <ctime>
-#include <mutex>
 #include <random>
 #include <thread>
+
+#include "store/curl_handles.h"
 
 namespace sluice::store {
 namespace {
 
 constexpr size_t kMaxPooledHandles = 64;
 constexpr size_t kErrorBodyInMessage = 300;  // bytes of a server's error body quoted in a message
-
-void curl_init_once() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 struct Transfer {
   HttpResponse* resp;
@@ -30,20 +26,7 @@ size_t write_cb(char* data, size_t size, size_t n, void* user) {
 }
 
 size_t header_cb(char* data, size_t size, size_t n, void* user) {
-  auto* resp = static_cast<Transfer*>(user)->resp;
-  std::string_view line(data, size * n);
-  if (line.starts_with("HTTP/")) {
-    resp->headers.clear();  // a new response (after a 100 Continue, say)
-    return size * n;
-  }
-  size_t colon = line.find(':');
-  if (colon == std::string_view::npos) return size * n;
-  std::string name(line.substr(0, colon));
-  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  std::string_view v = line.substr(colon + 1);
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
-  resp->headers[name] = std::string(v);
+  add_header_line(std::string_view(data, size * n), &static_cast<Transfer*>(user)->resp->headers);
   return size * n;
 }
 
@@ -63,33 +46,8 @@ std::string where(const HttpOptions& opts, std::string_view base_url, const Http
 
 }  // namespace
 
-// Easy handles keep their connections (and DNS cache) between requests.
-struct HttpClient::Pool {
-  std::mutex mu;
-  std::vector<CURL*> free;
-  ~Pool() {
-    for (CURL* h : free) curl_easy_cleanup(h);
-  }
-  CURL* acquire() {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (!free.empty()) {
-        CURL* h = free.back();
-        free.pop_back();
-        return h;
-      }
-    }
-    return curl_easy_init();
-  }
-  void release(CURL* h) {
-    curl_easy_reset(h);  // keeps live connections, per curl_easy_reset(3)
-    std::lock_guard<std::mutex> lock(mu);
-    if (free.size() < kMaxPooledHandles) {
-      free.push_back(h);
-      return;
-    }
-    curl_easy_cleanup(h);
-  }
+struct HttpClient::Pool : CurlHandlePool {
+  Pool() : CurlHandlePool(kMaxPooledHandles) {}
 };
 
 bool http_status_retriable(long status) {
@@ -155,7 +113,7 @@ Result<std::unique_ptr<HttpClient>> HttpClient::open(std::string_view base_url, 
     return Status::invalid_argument(opts.service + " URL '" + std::string(base_url) + "' names no host");
   }
   if (opts.max_attempts < 1) opts.max_attempts = 1;
-  curl_init_once();
+  curl_global_init_once();
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(url), std::move(opts)));
 }
 

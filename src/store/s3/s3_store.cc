@@ -25,6 +25,7 @@
 
 #include "base/hash.h"
 #include "config/property.h"
+#include "store/curl_handles.h"
 #include "store/s3/sigv4.h"
 
 namespace sluice::store::s3 {
@@ -264,43 +265,10 @@ std::string strip_quotes(std::string s) {
 void global_init() {
   static std::once_flag once;
   std::call_once(once, [] {
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    curl_global_init_once();
     xmlInitParser();  // once, before threads parse (libxml2's rule)
   });
 }
-
-// Easy handles keep their connections (and DNS cache) between requests: taking one from the pool
-// reuses a kept-alive connection to the endpoint.
-class HandlePool {
- public:
-  ~HandlePool() {
-    for (CURL* h : free_) curl_easy_cleanup(h);
-  }
-  CURL* acquire() {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (!free_.empty()) {
-        CURL* h = free_.back();
-        free_.pop_back();
-        return h;
-      }
-    }
-    return curl_easy_init();
-  }
-  void release(CURL* h) {
-    curl_easy_reset(h);  // keeps live connections, per curl_easy_reset(3)
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.size() < kMaxPooledHandles) {
-      free_.push_back(h);
-      return;
-    }
-    curl_easy_cleanup(h);
-  }
-
- private:
-  std::mutex mu_;
-  std::vector<CURL*> free_;
-};
 
 // Where a request body comes from: memory, or a range of a file read with pread (so a retry can
 // read it again). A file body hashes its bytes the first time they are read, in file order.
@@ -401,19 +369,7 @@ size_t write_cb(char* data, size_t size, size_t n, void* user) {
 }
 
 size_t header_cb(char* data, size_t size, size_t n, void* user) {
-  auto* t = static_cast<Transfer*>(user);
-  std::string_view line(data, size * n);
-  size_t colon = line.find(':');
-  if (colon != std::string_view::npos) {
-    std::string name(line.substr(0, colon));
-    for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string_view v = line.substr(colon + 1);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
-    t->resp->headers[name] = std::string(v);
-  } else if (line.starts_with("HTTP/")) {
-    t->resp->headers.clear();  // a new response (after a 100 Continue, say)
-  }
+  add_header_line(std::string_view(data, size * n), &static_cast<Transfer*>(user)->resp->headers);
   return size * n;
 }
 
@@ -978,7 +934,7 @@ class S3Store final : public BlobStore {
   }
 
   const Config c_;
-  HandlePool pool_;
+  CurlHandlePool pool_{kMaxPooledHandles};
 };
 
 S3Writer::~S3Writer() {
