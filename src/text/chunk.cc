@@ -312,6 +312,7 @@ class Chunker {
       add_block(b);
     }
     end_section();
+    if (chunks_.empty()) headings_only();
     return std::move(chunks_);
   }
 
@@ -392,6 +393,16 @@ class Chunker {
     k = words.size();
     while (k > 0 && words[k - 1].cost <= budget) budget -= words[--k].cost;
     return {words.begin() + static_cast<std::ptrdiff_t>(k), words.end()};
+  }
+
+  // A document of headings and nothing else (a title page, a stub) would otherwise give no chunk,
+  // and its words would be in no search: its headings are packed as its text.
+  void headings_only() {
+    heading_path_.clear();
+    for (size_t b = 0; b < doc_.blocks.size(); ++b) {
+      if (doc_.blocks[b].kind == BlockKind::kHeading) add_block(b);
+    }
+    end_section();
   }
 
   void end_section() {

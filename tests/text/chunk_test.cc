@@ -139,8 +139,22 @@ TEST(Chunk, GoldenManual) {
 
 TEST(Chunk, EmptyDocumentsGiveNoChunks) {
   EXPECT_TRUE(chunk_document(ParsedDocument{}, {}).empty());
-  EXPECT_TRUE(chunk_document(doc_of({heading(1, "Only a heading"), heading(2, "And another")}), {}).empty());
   EXPECT_TRUE(chunk_document(doc_of({para("  \n ")}), {}).empty());
+  EXPECT_TRUE(chunk_document(doc_of({heading(1, "  "), para(" ")}), {}).empty());
+}
+
+// A title page or a stub is still found by its words.
+TEST(Chunk, ADocumentOfHeadingsOnlyIsOneChunkOfThem) {
+  const auto chunks =
+      chunk_document(doc_of({heading(1, "Only a heading", 2), heading(2, "第二章", 3)}), {});
+  ASSERT_EQ(chunks.size(), 1u);
+  EXPECT_EQ(chunks[0].text, "Only a heading\n\n第二章");
+  EXPECT_TRUE(chunks[0].heading_path.empty());
+  EXPECT_EQ(chunks[0].page, 2);
+  // With any body text, headings stay out of the text as before.
+  const auto body = chunk_document(doc_of({heading(1, "A"), heading(1, "B"), para("b text")}), {});
+  ASSERT_EQ(body.size(), 1u);
+  EXPECT_EQ(body[0].text, "b text");
 }
 
 TEST(Chunk, SmallBlocksArePackedAndHeadingsAreNotText) {
@@ -335,6 +349,11 @@ TEST(Chunk, RandomMixedInputKeepsInvariants) {
     }
     std::string all_text;
     for (const std::string& s : sections) all_text += s;
+    if (all_text.empty()) {  // headings only: they are the text, as one section
+      sections.assign(1, "");
+      for (const Block& b : doc.blocks) sections[0] += strip_spaces(b.text);
+      all_text = sections[0];
+    }
 
     std::string joined;
     for (const Chunk& c : chunks) {
