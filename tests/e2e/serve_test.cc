@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "e2e/sluice_runner.h"
+#include "support/ports.h"
 
 namespace sluice::test {
 namespace {
@@ -22,28 +23,14 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 const std::string kFixtures = std::string(SLUICE_SOURCE_DIR) + "/tests/fixtures/parse/";
 
-int free_port() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  socklen_t len = sizeof a;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
-    port = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
+using sluice::testing::free_loopback_port;
 
 // A `sluice serve` process for one test, stopped with SIGTERM at the end.
 class Serve {
  public:
   Serve(std::string data, std::vector<std::string> extra = {},
         std::vector<std::pair<std::string, std::string>> env = {})
-      : data_(std::move(data)), port_(free_port()) {
+      : data_(std::move(data)), port_(free_loopback_port()) {
     std::vector<std::string> args = {"serve", "--listen", "127.0.0.1:" + std::to_string(port_), "--data",
                                      data_};
     args.insert(args.end(), extra.begin(), extra.end());
@@ -603,7 +590,7 @@ TEST(Serve, TokensGuardTheApi) {
 
   // A public listener without tokens is refused; a short token too.
   RunResult open = run_sluice(
-      {"serve", "--listen", "0.0.0.0:" + std::to_string(free_port()), "--data", dir.path() + "/x"});
+      {"serve", "--listen", "0.0.0.0:" + std::to_string(free_loopback_port()), "--data", dir.path() + "/x"});
   EXPECT_EQ(open.exit_code, 2) << describe(open);
   EXPECT_NE(open.err.find("needs API tokens"), std::string::npos) << open.err;
   RunResult weak = run_sluice({"serve", "--api-tokens", "short", "--data", dir.path() + "/y"});

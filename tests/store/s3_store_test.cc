@@ -176,7 +176,7 @@ class FakeS3 {
 
 // Nothing listens there: the port was free a moment ago.
 int closed_port() {
-  return testing::S3rver::free_port();
+  return testing::free_loopback_port();
 }
 
 bool contains(const std::string& s, const std::string& part) {

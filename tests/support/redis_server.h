@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "base/status.h"
+#include "support/ports.h"
 
 namespace sluice::testing {
 
@@ -52,7 +53,7 @@ class RedisServer {
       dir_ = pattern;
     }
     for (int attempt = 0; attempt < 5; ++attempt) {
-      if (port_ == 0 || attempt > 0) port_ = free_port();
+      if (port_ == 0 || attempt > 0) port_ = free_loopback_port();
       pid_ = ::fork();
       if (pid_ < 0) return Status::io_error("fork for redis-server");
       if (pid_ == 0) {
@@ -106,43 +107,26 @@ class RedisServer {
   const std::string& dir() const { return dir_; }
 
  private:
-  static int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-  }
-
   bool wait_ready() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;  // exited: the port was taken, say
-      }
-      timeval tv{1, 0};
-      redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
-      if (c != nullptr && c->err == 0) {
-        auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
-        // PONG, or NOAUTH from a server started with --requirepass: either way it answers.
-        bool ok = r != nullptr &&
-                  ((r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG") ||
-                   (r->type == REDIS_REPLY_ERROR && std::string(r->str, r->len).starts_with("NOAUTH")));
-        if (r != nullptr) freeReplyObject(r);
-        redisFree(c);
-        if (ok) return true;  // not "LOADING": the AOF was read back
-      } else if (c != nullptr) {
-        redisFree(c);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
+    return wait_child_ready(
+        &pid_, std::chrono::seconds(20),
+        [this] {
+          timeval tv{1, 0};
+          redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+          bool ok = false;
+          if (c != nullptr && c->err == 0) {
+            auto* r = static_cast<redisReply*>(redisCommand(c, "PING"));
+            // PONG, or NOAUTH from a server started with --requirepass: either way it answers
+            // (not "LOADING": the AOF was read back).
+            ok = r != nullptr &&
+                 ((r->type == REDIS_REPLY_STATUS && std::string(r->str, r->len) == "PONG") ||
+                  (r->type == REDIS_REPLY_ERROR && std::string(r->str, r->len).starts_with("NOAUTH")));
+            if (r != nullptr) freeReplyObject(r);
+          }
+          if (c != nullptr) redisFree(c);
+          return ok;
+        },
+        std::chrono::milliseconds(20));
   }
 
   void kill_now(int sig) {

@@ -26,6 +26,7 @@
 
 #include "base/status.h"
 #include "store/blob_store.h"
+#include "support/ports.h"
 
 namespace sluice::testing {
 
@@ -93,7 +94,7 @@ class S3rver {
     std::error_code ec;
     std::filesystem::create_directories(dir_ + "/data", ec);
     for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_port();
+      port_ = free_loopback_port();
       pid_ = ::fork();
       if (pid_ < 0) return Status::io_error("fork for s3rver");
       if (pid_ == 0) {
@@ -156,46 +157,10 @@ class S3rver {
     return server.get();
   }
 
-  // A loopback port that was free a moment ago (nothing listens there once this returns).
-  static int free_port() {
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof a;
-    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
-  }
-
  private:
   // Ready when it answers an HTTP request (it makes the bucket before it listens).
   bool wait_ready() {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    while (std::chrono::steady_clock::now() < deadline) {
-      int status = 0;
-      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return false;  // exited: the port was taken, say
-      }
-      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a{};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(static_cast<uint16_t>(port_));
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      bool ok = false;
-      if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-        const std::string req = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-        char buf[16] = {0};
-        ok = ::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()) &&
-             ::recv(fd, buf, 8, MSG_WAITALL) == 8 && std::string(buf, 5) == "HTTP/";
-      }
-      ::close(fd);
-      if (ok) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    return false;
+    return wait_child_ready(&pid_, std::chrono::seconds(30), [this] { return http_answers(port_); });
   }
 
   std::string bucket_;
