@@ -520,6 +520,14 @@ TEST(HttpEmbedder, AMissingModelIsBadInputSayingOllamaPull) {
   EXPECT_EQ(o.status().error_class(), ErrorClass::kBadInput);
   EXPECT_NE(o.status().message().find("check model=nope"), std::string::npos) << o.status().message();
   EXPECT_NE(o.status().message().find("does not exist"), std::string::npos) << o.status().message();
+  // A server without /api/embed at all (Ollama before 0.3.4, or something else on the port).
+  testing::HttpTestServer bare;
+  ASSERT_TRUE(bare.start());
+  auto old = open_http("ollama://127.0.0.1:" + std::to_string(bare.port()) + "/nomic-embed-text");
+  ASSERT_FALSE(old.is_ok());
+  EXPECT_EQ(old.status().error_class(), ErrorClass::kBadInput);
+  EXPECT_NE(old.status().message().find("has no /api/embed"), std::string::npos) << old.status().message();
+  EXPECT_NE(old.status().message().find("0.3.4"), std::string::npos) << old.status().message();
 }
 
 TEST(HttpEmbedder, AKeyMissingOrRefusedNamesTheVariable) {
