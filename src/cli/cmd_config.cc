@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "config/property.h"
+#include "embed/http_embedder.h"
 #include "pipeline/settings.h"
 #include "queue/amqp/amqp_queue.h"
 #include "queue/log/log_queue.h"
@@ -54,6 +55,14 @@ std::string configuration_markdown() {
       "Sizes accept KiB/MiB/GiB suffixes.\n\n";
   out += config::markdown_table(pipeline::pipeline_properties());
   out +=
+      "\n## Embedders `ollama://` and `openai://` (remote embedding services)\n\n"
+      "`ollama://HOST[:PORT]/MODEL[?settings]` (port 11434 by default) and\n"
+      "`openai://HOST[:PORT][/PREFIX]?model=MODEL[&settings]` (PREFIX `/v1` by default; `openais://` or\n"
+      "`tls=true` for HTTPS). The API key comes from `SLUICE_EMBEDDER_API_KEY`, then (openai only)\n"
+      "`OPENAI_API_KEY`, or the variable `api_key_env` names. Settings go in the query (docs/embedders.md\n"
+      "says how batching and the adaptive concurrency work):\n\n";
+  out += config::markdown_table(embed::http_embedder_properties());
+  out +=
       "\n## Server settings (`sluice serve`)\n\n"
       "The HTTP API and dashboard (docs/http_api.md). Each is a command-line option and an environment\n"
       "variable; `sluice serve` also takes the pipeline settings above.\n\n";
@@ -61,7 +70,8 @@ std::string configuration_markdown() {
   out +=
       "\n## Task generator settings (`sluice generate SOURCE`)\n\n"
       "`SOURCE` is `s3://BUCKET[/PREFIX]` or a folder. Each is a command-line option and an environment\n"
-      "variable (the seeds' names are accepted); `sluice generate` also takes `--s3-endpoint`, `--s3-region`\n"
+      "variable (the seeds' names are accepted); `sluice generate` also takes `--s3-endpoint`, "
+      "`--s3-region`\n"
       "and `--partitions` from the pipeline settings above.\n\n";
   out += config::markdown_table(generate_properties());
   return out;

@@ -22,9 +22,11 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 
 #include "embed/embedder.h"
+#include "embed/http_embedder.h"
 #include "text/text.h"
 
 namespace sluice::embed {
@@ -300,9 +302,17 @@ class HashEmbedder final : public Embedder {
 Result<std::unique_ptr<Embedder>> open_embedder(std::string_view uri) {
   std::string_view scheme = uri.substr(0, uri.find(':'));
   if (scheme.empty()) return Status::invalid_argument("embedder: empty URI (expected e.g. \"hash:512\")");
+  if (is_http_embedder_uri(uri)) {
+    SLUICE_ASSIGN_OR_RETURN(HttpEmbedderOptions opts,
+                            parse_http_embedder_uri(uri, [](const char* name) { return std::getenv(name); }));
+    SLUICE_ASSIGN_OR_RETURN(std::unique_ptr<HttpEmbedder> e, HttpEmbedder::open(std::move(opts)));
+    return std::unique_ptr<Embedder>(std::move(e));
+  }
   if (scheme != "hash") {
-    return Status::unsupported("embedder: unsupported scheme '" + std::string(scheme) +
-                               "' (supported: hash)");
+    return Status::unsupported(
+        "embedder: unsupported scheme '" + std::string(scheme) +
+        "' (supported: hash:DIM, ollama://HOST:PORT/MODEL, openai://HOST[:PORT]/v1?model=M, "
+        "openais://...)");
   }
   size_t dimension = kDefaultDimension;
   if (uri.size() > scheme.size()) {

@@ -30,7 +30,9 @@ constexpr config::Property kPipelineProperties[] = {
     {"embedder",
      Kind::kString,
      "hash:512",
-     "Embedder: `hash:DIM` (offline feature hashing of words and CJK bigrams; lexical, not semantic)",
+     "Embedder: `hash:DIM` (offline feature hashing of words and CJK bigrams; lexical, not semantic), "
+     "`ollama://HOST[:PORT]/MODEL` or `openai://HOST[:PORT]/v1?model=MODEL` (`openais://` for HTTPS; "
+     "settings below)",
      {},
      0,
      0,
