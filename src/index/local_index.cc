@@ -34,6 +34,7 @@
 
 #include "base/env.h"
 #include "base/log.h"
+#include "index/chroma_index.h"
 #include "index/diversify.h"
 #include "index/fts_rank.h"
 #include "index/fts_text.h"
@@ -879,11 +880,14 @@ Result<std::unique_ptr<Index>> open_index(std::string_view uri, size_t dimension
                                           std::string_view embedder_name) {
   size_t colon = uri.find(':');
   std::string_view scheme = uri.substr(0, colon);
+  if (scheme == "chroma" || scheme == "chromas") return open_chroma_index(uri, dimension, embedder_name);
   if (scheme != "local") {
     if (colon == std::string_view::npos || scheme.empty()) {
-      return Status::invalid_argument("index: bad URI '" + std::string(uri) + "' (expected local:DIR)");
+      return Status::invalid_argument("index: bad URI '" + std::string(uri) +
+                                      "' (expected local:DIR or chroma://HOST:PORT/COLLECTION)");
     }
-    return Status::unsupported("index: unsupported scheme '" + std::string(scheme) + "' (supported: local)");
+    return Status::unsupported("index: unsupported scheme '" + std::string(scheme) +
+                               "' (supported: local, chroma, chromas)");
   }
   std::string dir(colon == std::string_view::npos ? std::string_view() : uri.substr(colon + 1));
   if (dir.empty()) return Status::invalid_argument("index: '" + std::string(uri) + "' names no directory");
