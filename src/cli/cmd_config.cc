@@ -6,6 +6,7 @@
 
 #include "cli/common.h"
 #include "config/property.h"
+#include "index/chroma_index.h"
 #include "pipeline/settings.h"
 #include "queue/amqp/amqp_queue.h"
 #include "queue/log/log_queue.h"
@@ -48,6 +49,13 @@ std::string configuration_markdown() {
       "exchanges and queues, and what RabbitMQ cannot do):\n\n";
   out += config::markdown_table(queue::amqp::amqp_properties());
   out +=
+      "\n## Index `chroma://` (a Chroma server)\n\n"
+      "`--index chroma://host[:port]/collection[?settings]` (port 8000 by default; `chromas://` is https).\n"
+      "Tenant, database and collections are created when missing. An API token comes from\n"
+      "`CHROMA_API_KEY` (or `CHROMA_TOKEN`) and is sent as `x-chroma-token`. docs/chroma.md says what is\n"
+      "stored where and how a new version replaces the old. Settings go in the query:\n\n";
+  out += config::markdown_table(index::chroma_properties());
+  out +=
       "\n## Pipeline settings (`sluice ingest`, `sluice search`, `sluice worker`, `sluice serve`)\n\n"
       "Each is a command-line option and an environment variable (the seeds' names are accepted as\n"
       "aliases); `<data>` is the data directory. Precedence: option, then environment, then default.\n"
@@ -61,7 +69,8 @@ std::string configuration_markdown() {
   out +=
       "\n## Task generator settings (`sluice generate SOURCE`)\n\n"
       "`SOURCE` is `s3://BUCKET[/PREFIX]` or a folder. Each is a command-line option and an environment\n"
-      "variable (the seeds' names are accepted); `sluice generate` also takes `--s3-endpoint`, `--s3-region`\n"
+      "variable (the seeds' names are accepted); `sluice generate` also takes `--s3-endpoint`, "
+      "`--s3-region`\n"
       "and `--partitions` from the pipeline settings above.\n\n";
   out += config::markdown_table(generate_properties());
   return out;
