@@ -165,8 +165,8 @@ class ChromaIndex final : public Index {
   // The document's pointer record (its metadata), or nullopt.
   Result<std::optional<json>> pointer(std::string_view doc_id);
   Result<std::string> read_token();
-  Status write_token();
-  Status write_pointer(const DocumentRecord& doc, std::string_view metadata_json);
+  // Replaces the commit token and sets the document's pointer to doc.version.
+  Status write_commit(const DocumentRecord& doc, std::string_view metadata_json);
   Status write_chunks(const DocumentRecord& doc, std::span<const ChunkRecord> chunks);
   // Removes the document's chunks of every version but `version`.
   Status delete_other_versions(const std::string& doc_id, const std::string& version);
@@ -342,23 +342,20 @@ Result<std::string> ChromaIndex::read_token() {
   return metas.empty() ? std::string() : str_of(metas[0], "token");
 }
 
-Status ChromaIndex::write_token() {
+// One request, the token first: Chroma writes a request's records as one batch of its log, so the
+// new token is visible no later than the pointer (what the search's check needs), and a
+// replacement costs one write here rather than two (a write is tens of milliseconds; a read one).
+Status ChromaIndex::write_commit(const DocumentRecord& doc, std::string_view metadata_json) {
   const std::string token = token_prefix_ + std::to_string(token_seq_.fetch_add(1));
-  const json body = {{"ids", json::array({kCommitId})},
-                     {"embeddings", json::array({json::array({0.5})})},
-                     {"metadatas", json::array({json::object({{"kind", "commit"}, {"token", token}})})}};
-  return call("POST", op_path(docs_id_, "upsert"), &body).status();
-}
-
-Status ChromaIndex::write_pointer(const DocumentRecord& doc, std::string_view metadata_json) {
-  const json meta = {{"kind", "document"},
-                     {"version", doc.version},
-                     {"source", doc.source},
-                     {"pages", doc.pages},
-                     {"metadata_json", metadata_json}};
-  const json body = {{"ids", json::array({doc.doc_id})},
-                     {"embeddings", json::array({json::array({placeholder(doc.doc_id)})})},
-                     {"metadatas", json::array({meta})}};
+  const json pointer = {{"kind", "document"},
+                        {"version", doc.version},
+                        {"source", doc.source},
+                        {"pages", doc.pages},
+                        {"metadata_json", metadata_json}};
+  const json body = {
+      {"ids", json::array({kCommitId, doc.doc_id})},
+      {"embeddings", json::array({json::array({0.5}), json::array({placeholder(doc.doc_id)})})},
+      {"metadatas", json::array({json::object({{"kind", "commit"}, {"token", token}}), pointer})}};
   return call("POST", op_path(docs_id_, "upsert"), &body).status();
 }
 
@@ -467,8 +464,7 @@ Status ChromaIndex::upsert_document(const DocumentRecord& doc, std::span<const C
       SLUICE_RETURN_IF_ERROR(call("POST", op_path(chunks_id_, "delete"), &body).status());
     }
   }
-  SLUICE_RETURN_IF_ERROR(write_token());
-  SLUICE_RETURN_IF_ERROR(write_pointer(doc, metadata));
+  SLUICE_RETURN_IF_ERROR(write_commit(doc, metadata));
   return delete_other_versions(doc.doc_id, doc.version);
 }
 

@@ -21,9 +21,10 @@
 // Replacement without transactions. upsert_document(doc v2):
 //   1. writes v2's chunks (new ids: chunk_id hashes the version), in batches of at most the
 //      server's max_batch_size (/api/v2/pre-flight-checks); readers ignore them, the pointer says v1;
-//   2. replaces the commit token with a fresh one;
-//   3. sets the pointer to v2 (a single-record upsert: atomic);
-//   4. deletes the document's chunks whose version is not v2 (`where` doc_id, version $ne v2).
+//   2. in one upsert of the docs collection, replaces the commit token with a fresh one and sets
+//      the pointer to v2 (token first; Chroma writes one request's records as one log batch, so
+//      the token is visible no later than the pointer);
+//   3. deletes the document's chunks whose version is not v2 (`where` doc_id, version $ne v2).
 // A search reads the commit token (T0), queries the chunks, reads the pointers of the documents it
 // found, reads the token again (T1), and keeps a chunk only if its version is its document's
 // pointer: two versions of one document can never both be returned, and a document without a
