@@ -235,14 +235,24 @@ Result<json> ChromaIndex::get_or_create(const std::string& name, const json& met
                      {"get_or_create", true},
                      {"metadata", metadata},
                      {"configuration", json::object({{"hnsw", json::object({{"space", "cosine"}})}})}};
-  Result<json> coll = call("POST", db_path() + "/collections", &body);
-  if (!coll.is_ok() && coll.status().code() == Code::kAlreadyExists) {
-    coll = call("POST", db_path() + "/collections", &body);  // lost a creation race: it exists now
+  store::HttpRequest req;
+  req.method = "POST";
+  req.path = db_path() + "/collections";
+  req.body = dump(body);
+  SLUICE_ASSIGN_OR_RETURN(store::HttpResponse resp, http_->send_any(req));
+  // 409: another process created it between this one's check and its insert; it exists now.
+  if (resp.status == 409) {
+    SLUICE_ASSIGN_OR_RETURN(store::HttpResponse again, http_->send_any(req));
+    resp = std::move(again);
   }
-  if (!coll.is_ok()) return coll.status().with_context("opening chroma collection '" + name + "'");
-  if (str_of(*coll, "id").empty()) {
+  if (resp.status < 200 || resp.status >= 300) {
+    return store::http_status_error(http_->options(), s_.base_url, req, resp)
+        .with_context("opening chroma collection '" + name + "'");
+  }
+  json coll = json::parse(resp.body, nullptr, false);
+  if (coll.is_discarded() || str_of(coll, "id").empty()) {
     return Status::invalid_argument("chroma at " + s_.base_url +
-                                    " answered a collection without an id: " + dump(*coll).substr(0, 200));
+                                    " answered a collection without an id: " + resp.body.substr(0, 200));
   }
   return coll;
 }
@@ -295,7 +305,8 @@ Status ChromaIndex::init() {
     if (resp.status == 200 && pre.is_object() && int_of(pre, "max_batch_size") > 0) {
       const size_t server_max = static_cast<size_t>(int_of(pre, "max_batch_size"));
       batch_ = s_.batch == 0 ? server_max : std::min(s_.batch, server_max);
-      base64_ = pre.value("supports_base64_encoding", false);
+      base64_ = pre.contains("supports_base64_encoding") && pre["supports_base64_encoding"].is_boolean() &&
+                pre["supports_base64_encoding"].get<bool>();
     } else if (resp.status == 404) {
       batch_ = s_.batch == 0 ? kFallbackBatch : s_.batch;
       log::warn("index: the chroma server has no /api/v2/pre-flight-checks; assuming a max batch size",
