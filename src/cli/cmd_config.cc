@@ -7,6 +7,7 @@
 #include "cli/common.h"
 #include "config/property.h"
 #include "embed/http_embedder.h"
+#include "index/chroma_index.h"
 #include "pipeline/settings.h"
 #include "queue/amqp/amqp_queue.h"
 #include "queue/log/log_queue.h"
@@ -48,6 +49,13 @@ std::string configuration_markdown() {
       "refused in this build. Settings go in the query (docs/amqp.md says how topics and groups map onto\n"
       "exchanges and queues, and what RabbitMQ cannot do):\n\n";
   out += config::markdown_table(queue::amqp::amqp_properties());
+  out +=
+      "\n## Index `chroma://` (a Chroma server)\n\n"
+      "`--index chroma://host[:port]/collection[?settings]` (port 8000 by default; `chromas://` is https).\n"
+      "Tenant, database and collections are created when missing. An API token comes from\n"
+      "`CHROMA_API_KEY` (or `CHROMA_TOKEN`) and is sent as `x-chroma-token`. docs/chroma.md says what is\n"
+      "stored where and how a new version replaces the old. Settings go in the query:\n\n";
+  out += config::markdown_table(index::chroma_properties());
   out +=
       "\n## Pipeline settings (`sluice ingest`, `sluice search`, `sluice worker`, `sluice serve`)\n\n"
       "Each is a command-line option and an environment variable (the seeds' names are accepted as\n"

@@ -1,9 +1,10 @@
 // Indexes store chunks with their vectors and answer searches. One interface: the embedded
 // `local` index (SQLite for the truth, FTS5 for keywords, hnswlib for vectors, hybrid search by
-// reciprocal-rank fusion) and, later, Chroma.
+// reciprocal-rank fusion) and `chroma` (a Chroma server over its HTTP v2 API, chroma_index.h).
 //
 // A document is replaced whole: upsert_document() writes the new version's chunks and removes the
-// old version's in one transaction, so a search never sees half a document or two versions.
+// old version's so that a search never sees two versions (local: in one transaction; chroma: a
+// version pointer per document, see chroma_index.h).
 // Thread-safety: all methods are thread-safe (the local index serialises writers).
 #pragma once
 
@@ -73,8 +74,9 @@ class Index {
 // rank (from 1), score, doc_id, source, page, heading, chunk_id, text.
 nlohmann::ordered_json search_hit_json(const SearchHit& h, int rank);
 
-// "local:DIR" (SQLite file DIR/index.db, vectors DIR/vectors.hnsw). dimension and embedder name are
-// stored on creation; opening with another is kBadInput naming both.
+// "local:DIR" (SQLite file DIR/index.db, vectors DIR/vectors.hnsw) or "chroma://HOST:PORT/COLLECTION"
+// (a Chroma server; chroma_index.h). dimension and embedder name are stored on creation; opening
+// with another is kBadInput naming both.
 [[nodiscard]] Result<std::unique_ptr<Index>> open_index(std::string_view uri, size_t dimension,
                                                         std::string_view embedder_name);
 

@@ -34,6 +34,8 @@
 
 #include "base/env.h"
 #include "base/log.h"
+#include "index/chroma_index.h"
+#include "index/diversify.h"
 #include "index/fts_rank.h"
 #include "index/fts_text.h"
 #include "index/index.h"
@@ -59,10 +61,6 @@ constexpr double kRrfK = 60;
 // repeats the keyword side with less precision (no IDF), so it breaks ties and finds near-misses
 // rather than leading; measured on bench/ingest/eval.jsonl (see README).
 constexpr double kVectorWeight = 0.5;
-// At most this many hits of one document in a result, unless fewer documents match: a reader
-// wants the k best places, not one file's k best paragraphs. Hits with the same text (the same
-// passage in two files, e.g. two builds of one manual) are shown once.
-constexpr size_t kMaxHitsPerDocument = 2;
 
 // A keyword query costs about its terms' posting lists (sluice_bm25 scores every chunk that has
 // any term, ~0.3 us each), and the most common terms weigh least in bm25. So terms are taken
@@ -100,27 +98,6 @@ Result<std::string> choose_terms(sqlite::Db& db, std::vector<QueryTerm> terms) {
     for (auto& t : terms) kept.push_back(std::move(t.text));
   }
   return fts_match(kept);
-}
-
-// Keeps the first k hits of a ranked list under the rules above (a stable pass).
-void diversify(std::vector<SearchHit>& hits, size_t k) {
-  std::vector<SearchHit> picked, held;
-  std::unordered_map<std::string, size_t> per_doc;
-  std::unordered_set<std::string> texts;
-  for (auto& h : hits) {
-    if (picked.size() >= k) break;
-    if (!texts.insert(h.text).second) continue;
-    if (per_doc[h.doc_id]++ >= kMaxHitsPerDocument) {
-      held.push_back(std::move(h));
-      continue;
-    }
-    picked.push_back(std::move(h));
-  }
-  for (auto& h : held) {
-    if (picked.size() >= k) break;
-    picked.push_back(std::move(h));
-  }
-  hits = std::move(picked);
 }
 
 constexpr const char* kSchema = R"sql(
@@ -893,7 +870,7 @@ Result<std::vector<SearchHit>> LocalIndex::search(std::string_view query, std::s
     std::stable_sort(out.begin(), out.end(),
                      [](const SearchHit& a, const SearchHit& b) { return a.score > b.score; });
   }
-  diversify(out, k);
+  diversify_hits(out, k);
   return out;
 }
 
@@ -903,11 +880,14 @@ Result<std::unique_ptr<Index>> open_index(std::string_view uri, size_t dimension
                                           std::string_view embedder_name) {
   size_t colon = uri.find(':');
   std::string_view scheme = uri.substr(0, colon);
+  if (scheme == "chroma" || scheme == "chromas") return open_chroma_index(uri, dimension, embedder_name);
   if (scheme != "local") {
     if (colon == std::string_view::npos || scheme.empty()) {
-      return Status::invalid_argument("index: bad URI '" + std::string(uri) + "' (expected local:DIR)");
+      return Status::invalid_argument("index: bad URI '" + std::string(uri) +
+                                      "' (expected local:DIR or chroma://HOST:PORT/COLLECTION)");
     }
-    return Status::unsupported("index: unsupported scheme '" + std::string(scheme) + "' (supported: local)");
+    return Status::unsupported("index: unsupported scheme '" + std::string(scheme) +
+                               "' (supported: local, chroma, chromas)");
   }
   std::string dir(colon == std::string_view::npos ? std::string_view() : uri.substr(colon + 1));
   if (dir.empty()) return Status::invalid_argument("index: '" + std::string(uri) + "' names no directory");

@@ -229,12 +229,34 @@ Result<std::vector<VectorStore::Hit>> VectorStore::search(std::span<const float>
   try {
     // searchKnn explores max(ef, n) candidates; ef stays fixed at kMinEf because setEf() would
     // race with concurrent searches, so a larger search list is asked for by a larger n.
-    auto pq = impl_->graph->searchKnn(query.data(), n);
+    const auto& g = *impl_->graph;
+    auto pq = g.searchKnn(query.data(), n);
     hits.resize(pq.size());
     // The queue pops the farthest first.
     for (size_t i = hits.size(); i-- > 0;) {
       hits[i] = Hit{static_cast<int64_t>(pq.top().second), 1.0f - pq.top().first};
       pq.pop();
+    }
+    // Fewer hits than asked for while more vectors are live: the graph has live elements the
+    // search cannot reach. hnswlib 0.6's neighbour heuristic does that to a chunk replaced over
+    // and over (its copies, deleted but still linked, crowd out the live one), and a search
+    // would then miss part of a document. An exact scan is the right answer then; it only runs
+    // in that state, which compaction (kCompactMinDeleted) eventually clears.
+    const size_t live = g.cur_element_count - g.num_deleted_;
+    if (hits.size() < n && hits.size() < live) {
+      hits.clear();
+      hits.reserve(live);
+      for (const auto& [label, internal] : g.label_lookup_) {
+        if (g.isMarkedDeleted(internal)) continue;
+        const float* v = reinterpret_cast<const float*>(g.getDataByInternalId(internal));
+        float dot = 0;
+        for (size_t i = 0; i < dimension_; ++i) dot += v[i] * query[i];
+        hits.push_back(Hit{static_cast<int64_t>(label), dot});
+      }
+      const size_t keep = std::min(n, hits.size());
+      std::partial_sort(hits.begin(), hits.begin() + static_cast<std::ptrdiff_t>(keep), hits.end(),
+                        [](const Hit& a, const Hit& b) { return a.similarity > b.similarity; });
+      hits.resize(keep);
     }
   } catch (const std::bad_alloc&) {
     return Status::resource_limit("hnswlib: out of memory searching");

@@ -22,7 +22,8 @@ constexpr config::Property kPipelineProperties[] = {
     {"index",
      Kind::kString,
      "local:<data>/index",
-     "Index: `local:DIR` (SQLite + FTS5 + hnswlib)",
+     "Index: `local:DIR` (SQLite + FTS5 + hnswlib) or `chroma://HOST[:PORT]/COLLECTION[?settings]` (a "
+     "Chroma server, see below and docs/chroma.md; token from `CHROMA_API_KEY`)",
      {},
      0,
      0,

@@ -357,12 +357,14 @@ TEST_F(LocalIndexTest, BadArguments) {
   EXPECT_FALSE(got->has_value());
   EXPECT_EQ(*index->chunk_count("db"), 2u);
 
-  for (std::string_view u : {"chroma:http://x", "local:", "nothing"}) {
+  for (std::string_view u : {"chroma:http://x", "pinecone://x/y", "local:", "nothing"}) {
     auto o = open_index(u, 256, "hash:256");
     ASSERT_FALSE(o.is_ok()) << u;
     EXPECT_EQ(o.status().error_class(), ErrorClass::kBadInput) << u;
   }
-  EXPECT_EQ(open_index("chroma:http://x", 256, "hash:256").status().code(), Code::kUnsupported);
+  EXPECT_EQ(open_index("pinecone://x/y", 256, "hash:256").status().code(), Code::kUnsupported);
+  // A chroma URI that is not chroma://HOST[:PORT]/COLLECTION (chroma_index_test.cc has the rest).
+  EXPECT_EQ(open_index("chroma:http://x", 256, "hash:256").status().code(), Code::kInvalidArgument);
 }
 
 TEST_F(LocalIndexTest, NewVersionReplacesOld) {
