@@ -60,6 +60,8 @@ if [[ $# -eq 0 ]]; then
   echo "== benchmark smoke run (figures from --quick are not comparable with the targets)"
   bash bench/run_queue_bench.sh --quick build/bench/log_bench >/tmp/sluice-bench-smoke.json
   tail -n 1 /tmp/sluice-bench-smoke.json
+  bash bench/run_ocr_bench.sh --quick build/bench/ocr_bench >/tmp/sluice-ocr-bench-smoke.json
+  tail -n 1 /tmp/sluice-ocr-bench-smoke.json
 fi
 echo "== all test suites passed in both builds"
 echo "$total passed, 0 failed"
