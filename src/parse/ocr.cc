@@ -40,18 +40,23 @@ Result<std::vector<std::string>> split_languages(std::string_view list) {
 }
 
 // Where tesseract looks for <lang>.traineddata: TESSDATA_PREFIX, else its built-in directory, which
-// it tells only after an Init (asked once, with a language that cannot exist: no model is loaded).
+// it tells only after an Init (asked once, with TESSDATA_PREFIX unset and a language that cannot
+// exist: no model is loaded).
 std::string tessdata_dir() {
-  static const std::string dir = [] {
-    tesseract::TessBaseAPI probe;
-    probe.SetVariable("debug_file", "/dev/null");
-    (void)probe.Init(nullptr, "sluice_no_such_language");
-    std::string d = probe.GetDatapath() != nullptr ? probe.GetDatapath() : "";
-    probe.End();
-    return d;
-  }();
-  std::string d = dir;
-  if (const char* env = std::getenv("TESSDATA_PREFIX"); env != nullptr && *env != '\0') d = env;
+  std::string d;
+  if (const char* env = std::getenv("TESSDATA_PREFIX"); env != nullptr && *env != '\0') {
+    d = env;
+  } else {
+    static const std::string built_in = [] {
+      tesseract::TessBaseAPI probe;
+      probe.SetVariable("debug_file", "/dev/null");
+      (void)probe.Init(nullptr, "sluice_no_such_language");
+      std::string p = probe.GetDatapath() != nullptr ? probe.GetDatapath() : "";
+      probe.End();
+      return p;
+    }();
+    d = built_in;
+  }
   if (!d.empty() && d.back() != '/') d += '/';
   return d;
 }
