@@ -10,6 +10,11 @@ APT_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev libhnswlib-dev libpoppler-private-dev libxml2-dev libzip-dev poppler-utils poppler-data
+  libtesseract-dev libleptonica-dev tesseract-ocr tesseract-ocr-eng tesseract-ocr-chi-sim
+  # Real PDFs the OCR tests and benchmark render and recognise, the smallest Debian ships with a
+  # good text layer: libtasn1's manual (English, 0.3 MB download) and the Debian New Maintainers'
+  # Guide in Chinese (0.7 MB); r-doc-pdf and debian-edu-doc-zh-cn are 10 and 24 MB.
+  libtasn1-doc maint-guide-zh-cn
   redis-server redis-tools
   librdkafka-dev libhiredis-dev
   rabbitmq-server librabbitmq-dev

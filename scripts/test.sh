@@ -62,6 +62,8 @@ if [[ $# -eq 0 ]]; then
   tail -n 1 /tmp/sluice-bench-smoke.json
   bash bench/run_chroma_bench.sh --quick build >/tmp/sluice-chroma-bench-smoke.json
   tail -n 1 /tmp/sluice-chroma-bench-smoke.json
+  bash bench/run_ocr_bench.sh --quick build/bench/ocr_bench >/tmp/sluice-ocr-bench-smoke.json
+  tail -n 1 /tmp/sluice-ocr-bench-smoke.json
 fi
 echo "== all test suites passed in both builds"
 echo "$total passed, 0 failed"

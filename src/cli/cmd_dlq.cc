@@ -9,14 +9,12 @@
 #include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "base/clock.h"
-#include "base/utf8.h"
 #include "cli/common.h"
+#include "cli/held.h"
 #include "pipeline/dead_letters.h"
 #include "pipeline/stage_runner.h"
 
@@ -37,11 +35,6 @@ struct DlqFlags {
   std::vector<std::string> docs;
   bool all = false;
 };
-
-int print_or_fail(const std::string& text) {
-  if (write_stdout(text)) return kExitOk;
-  return report(Status::io_error("writing to stdout failed"));
-}
 
 std::string scope_name(const std::string& topic) {
   if (topic.empty()) return "any dead-letter topic";
@@ -73,26 +66,6 @@ ordered_json dead_letter_json(const DeadLetter& d) {
   j["replayed"] = d.replayed_at.has_value();
   j["replayed_at"] = d.replayed_at ? ordered_json(*d.replayed_at) : ordered_json(nullptr);
   return j;
-}
-
-// One table cell: control characters become spaces, malformed UTF-8 becomes U+FFFD, and text
-// longer than max_chars characters (0: no limit) is cut to fit, ending in "…".
-std::string table_cell(std::optional<std::string_view> s, size_t max_chars = 0) {
-  if (!s || s->empty()) return "-";
-  std::u32string chars;
-  for (size_t i = 0; i < s->size();) {
-    char32_t c = utf8::decode(*s, i);
-    chars.push_back(c < 0x20 || c == 0x7f ? U' ' : c);
-  }
-  bool cut = false;
-  if (max_chars > 0 && chars.size() > max_chars) {
-    chars.resize(max_chars - 1);
-    cut = true;
-  }
-  std::string out;
-  for (char32_t c : chars) utf8::append(out, c);
-  if (cut) out += "…";
-  return out;
 }
 
 int run_list(queue::Queue& q, const DlqFlags& f) {
@@ -134,44 +107,10 @@ int run_list(queue::Queue& q, const DlqFlags& f) {
 
 // The dead letters --doc/--all choose, not yet replayed, oldest first.
 Result<std::vector<const DeadLetter*>> choose(const std::vector<DeadLetter>& letters, const DlqFlags& f) {
-  std::vector<const DeadLetter*> chosen;
-  if (f.all) {
-    for (const DeadLetter& d : letters)
-      if (!d.replayed_at) chosen.push_back(&d);
-    return chosen;
-  }
-  std::set<std::string> wanted(f.docs.begin(), f.docs.end());
-  std::vector<std::string> missing;
-  for (const std::string& id : f.docs) {
-    if (!wanted.count(id)) continue;  // named twice
-    wanted.erase(id);
-    size_t found = 0, done = 0;
-    for (const DeadLetter& d : letters) {
-      if (!d.key || *d.key != id) continue;
-      ++found;
-      if (d.replayed_at) {
-        ++done;
-      } else {
-        chosen.push_back(&d);
-      }
-    }
-    if (found == 0) {
-      missing.push_back(id);
-    } else if (found == done) {
-      std::fprintf(stderr, "sluice: doc '%s': its %zu dead letter%s already replayed; not sent again\n",
-                   id.c_str(), done, done == 1 ? " was" : "s were");
-    }
-  }
-  if (!missing.empty()) {
-    std::string names;
-    for (const std::string& id : missing) names += (names.empty() ? "'" : ", '") + id + "'";
-    return Status::not_found("no dead letter for doc " + names + " in " + scope_name(f.topic) +
-                             " (see `sluice dlq list`); nothing was replayed");
-  }
-  std::sort(chosen.begin(), chosen.end(), [&](const DeadLetter* a, const DeadLetter* b) {
-    return std::tie(a->timestamp_ms, a->at) < std::tie(b->timestamp_ms, b->at);
-  });
-  return chosen;
+  std::vector<const DeadLetter*> all;
+  for (const DeadLetter& d : letters) all.push_back(&d);
+  return choose_held(all, f.docs, f.all,
+                     {"dead letter", "dead letters", "replayed", scope_name(f.topic), "sluice dlq list"});
 }
 
 int run_replay(queue::Queue& q, const DlqFlags& f) {

@@ -58,7 +58,7 @@ struct Pending {
 
 // What the run has seen so far.
 struct Tally {
-  size_t total = 0, done = 0, ok = 0, skipped = 0, failed = 0;
+  size_t total = 0, done = 0, ok = 0, skipped = 0, failed = 0, review = 0;
   uint64_t pages = 0, chunks = 0, bytes = 0;
   std::map<std::string, size_t> failed_by_class;
   std::map<std::string, double> stage_ms;  // summed over documents
@@ -97,6 +97,7 @@ class Progress {
                         {"total", t.total},
                         {"ok", t.ok},
                         {"skipped", t.skipped},
+                        {"review", t.review},
                         {"failed", t.failed},
                         {"pages", t.pages},
                         {"chunks", t.chunks},
@@ -172,6 +173,7 @@ class IngestRun {
 
  private:
   void report_failure(const std::string& source, const std::string& cls, const std::string& message);
+  void report_review(const std::string& source, const std::string& reason);
   void on_result(const pipeline::ResultNotification& r);
   int finish(int code, bool interrupted);
 
@@ -199,6 +201,16 @@ void IngestRun::report_failure(const std::string& source, const std::string& cls
   }
 }
 
+// A document the quality gate held: not a failure (the exit status does not change), but a person
+// should look at it (`sluice review list`), so it is said as it happens.
+void IngestRun::report_review(const std::string& source, const std::string& reason) {
+  progress_->clear();
+  std::string line = progress_->mode() == Progress::Mode::kJson
+                         ? dump_line({{"event", "review"}, {"source", source}, {"reason", reason}})
+                         : "review: " + source + ": " + reason + " (see `sluice review list`)\n";
+  std::fputs(line.c_str(), stderr);
+}
+
 void IngestRun::on_result(const pipeline::ResultNotification& r) {
   auto it = pending_.find(r.trace_id);
   if (it == pending_.end()) return;  // another run's document
@@ -214,6 +226,10 @@ void IngestRun::on_result(const pipeline::ResultNotification& r) {
       t_.bytes += r.input_size;
       break;
     case pipeline::ResultStatus::kSkipped: ++t_.skipped; break;
+    case pipeline::ResultStatus::kReview:
+      ++t_.review;
+      report_review(source, r.reason);
+      break;
     case pipeline::ResultStatus::kFailed:
       ++t_.failed;
       report_failure(source, r.error ? std::string(error_class_name(r.error->error_class())) : "fatal",
@@ -462,6 +478,7 @@ int IngestRun::finish(int code, bool interrupted) {
                       {"done", t_.done},
                       {"ok", t_.ok},
                       {"skipped", t_.skipped},
+                      {"review", t_.review},
                       {"failed", t_.failed + t_.scan_problems},
                       {"failed_by_class", t_.failed_by_class},
                       {"scan_problems", t_.scan_problems},
@@ -485,6 +502,10 @@ int IngestRun::finish(int code, bool interrupted) {
                 interrupted ? "interrupted after" : "ingested", t_.done, t_.total, secs, t_.ok, t_.skipped,
                 t_.failed + t_.scan_problems);
   out += line;
+  if (t_.review > 0) {
+    out += "  " + std::to_string(t_.review) +
+           " held for review by the quality gate: `sluice review list`, then `sluice review release`\n";
+  }
   if (!t_.failed_by_class.empty()) {
     out += "  failed by class:";
     for (const auto& [cls, n] : t_.failed_by_class) out += " " + cls + " " + std::to_string(n);

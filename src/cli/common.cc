@@ -100,10 +100,14 @@ void add_setting_options(CLI::App& app, std::span<const config::Property> table,
       app.add_flag_function(
           config::flag_name(p), [&values, name](int64_t) { values[name] = "true"; }, help);
     } else {
-      const char* type = p.kind == config::Kind::kInt      ? "N"
-                         : p.kind == config::Kind::kSize   ? "SIZE"
-                         : p.kind == config::Kind::kMillis ? "MS"
-                                                           : "URI";
+      // A string setting is a URI when its default looks like one (`file:<data>/blobs`, `hash:512`).
+      const bool uri = p.default_value.find(':') != std::string_view::npos || p.name.ends_with("endpoint");
+      const std::string type = p.kind == config::Kind::kInt      ? "N"
+                               : p.kind == config::Kind::kSize   ? "SIZE"
+                               : p.kind == config::Kind::kMillis ? "MS"
+                               : p.kind == config::Kind::kEnum   ? std::string(p.choices)
+                               : uri                             ? "URI"
+                                                                 : "TEXT";
       app.add_option_function<std::string>(
              config::flag_name(p), [&values, name](const std::string& v) { values[name] = v; }, help)
           ->type_name(type);

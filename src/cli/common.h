@@ -40,6 +40,7 @@ Command add_groups_command(CLI::App& root);
 Command add_config_command(CLI::App& root);
 Command add_replay_command(CLI::App& root);
 Command add_dlq_command(CLI::App& root);
+Command add_review_command(CLI::App& root);
 Command add_ingest_command(CLI::App& root);
 Command add_search_command(CLI::App& root);
 Command add_worker_command(CLI::App& root);

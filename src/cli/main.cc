@@ -21,11 +21,11 @@ int run_main(int argc, char** argv) {
   app.require_subcommand(1);
   add_queue_options(app, root_queue_flags());
 
-  std::vector<Command> commands = {add_ingest_command(app), add_search_command(app), add_produce_command(app),
-                                   add_tail_command(app),   add_topics_command(app), add_groups_command(app),
-                                   add_replay_command(app), add_dlq_command(app),    add_config_command(app),
-                                   add_worker_command(app), add_serve_command(app), add_generate_command(app),
-                                   add_gc_command(app)};
+  std::vector<Command> commands = {
+      add_ingest_command(app), add_search_command(app), add_produce_command(app), add_tail_command(app),
+      add_topics_command(app), add_groups_command(app), add_replay_command(app),  add_dlq_command(app),
+      add_config_command(app), add_worker_command(app), add_serve_command(app),   add_generate_command(app),
+      add_gc_command(app),     add_review_command(app)};
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

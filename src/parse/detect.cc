@@ -212,13 +212,9 @@ struct Magic {
   std::string_view bytes;
   std::string_view what;
 };
-constexpr std::array<Magic, 13> kMagics = {{
-    {"\x89PNG\r\n\x1A\n", "a PNG image"},
-    {"\xFF\xD8\xFF", "a JPEG image"},
+constexpr std::array<Magic, 9> kMagics = {{
     {"GIF87a", "a GIF image"},
     {"GIF89a", "a GIF image"},
-    {std::string_view("II*\0", 4), "a TIFF image"},
-    {std::string_view("MM\0*", 4), "a TIFF image"},
     {"\x1F\x8B", "gzip-compressed data"},
     {"\xFD"
      "7zXZ",
@@ -413,6 +409,12 @@ Result<std::string> detect_format(std::string_view head, std::string_view filena
   // Office wraps an encrypted DOCX in an OLE file; the docx parser says so.
   if (ext == "docx" && starts_with_bytes(head, "\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1"))
     return std::string("docx");
+  // The images OCR reads (image.cc); GIF and the rest are refused below.
+  if (starts_with_bytes(head, "\x89PNG\r\n\x1A\n")) return std::string("png");
+  if (starts_with_bytes(head, "\xFF\xD8\xFF")) return std::string("jpeg");
+  if (starts_with_bytes(head, std::string_view("II*\0", 4)) ||
+      starts_with_bytes(head, std::string_view("MM\0*", 4)))
+    return std::string("tiff");
   for (const Magic& m : kMagics) {
     if (starts_with_bytes(head, m.bytes))
       return Status::unsupported("unsupported format: looks like " + std::string(m.what));

@@ -14,6 +14,18 @@ const char* block_kind_name(BlockKind k) {
   return "paragraph";
 }
 
+std::optional<double> mean_ocr_confidence(const ParsedDocument& doc) {
+  double sum = 0;
+  int n = 0;
+  for (const OcrPage& p : doc.ocr) {
+    if (p.empty) continue;
+    sum += p.confidence;
+    ++n;
+  }
+  if (n == 0) return std::nullopt;
+  return sum / n;
+}
+
 }  // namespace sluice::parse
 
 #include <nlohmann/json.hpp>
@@ -44,6 +56,16 @@ std::string to_json(const ParsedDocument& doc) {
   }
   nlohmann::json j = {{"format", doc.format}, {"title", doc.title},       {"encoding", doc.encoding},
                       {"pages", doc.pages},   {"warnings", doc.warnings}, {"blocks", std::move(blocks)}};
+  if (doc.empty_pages) j["empty_pages"] = doc.empty_pages;
+  if (!doc.ocr.empty()) {
+    nlohmann::json ocr = nlohmann::json::array();
+    for (const OcrPage& p : doc.ocr) {
+      nlohmann::json jp = {{"p", p.page}, {"c", p.confidence}};
+      if (p.empty) jp["e"] = true;
+      ocr.push_back(std::move(jp));
+    }
+    j["ocr"] = std::move(ocr);
+  }
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -57,6 +79,10 @@ Result<ParsedDocument> parsed_document_from_json(std::string_view text) {
     d.title = j.value("title", "");
     d.encoding = j.value("encoding", "");
     d.pages = j.value("pages", 0);
+    d.empty_pages = j.value("empty_pages", 0);
+    for (const auto& jp : j.value("ocr", nlohmann::json::array())) {
+      d.ocr.push_back({jp.value("p", 0), jp.value("c", 0.0), jp.value("e", false)});
+    }
     if (j.contains("warnings")) d.warnings = j["warnings"].get<std::vector<std::string>>();
     for (const auto& jb : j.value("blocks", nlohmann::json::array())) {
       Block b;

@@ -23,6 +23,7 @@ Parser* csv_parser();
 Parser* json_parser();
 Parser* pdf_parser();
 Parser* docx_parser();
+Parser* image_parser();  // image.cc: PNG, JPEG and TIFF through OCR
 
 // How many leading bytes detect_format() looks at.
 inline constexpr size_t kDetectHeadBytes = 8192;
@@ -47,6 +48,17 @@ inline constexpr size_t kDetectHeadBytes = 8192;
 
 // "\r\n" and lone "\r" become "\n".
 std::string normalize_newlines(std::string_view s);
+
+// The first and last code point of UTF-8 text (0 when empty or invalid).
+char32_t first_code_point(std::string_view s);
+char32_t last_code_point(std::string_view s);
+// Scripts written without spaces between words (Hangul is written with spaces, so it is not here).
+bool is_cjk(char32_t c);
+// Latin and other alphabetic letters (not CJK), for hyphenation.
+bool is_letter(char32_t c);
+// How the next line of a paragraph joins the text so far: "-\n" kept as "\n" after letter + '-'
+// before a letter (a hyphenation the cleaner decides on), "" between two CJK characters, else " ".
+const char* line_joint(std::string_view prev, std::string_view next);
 
 // Appends text to a document as a block when it is not empty after trimming.
 void add_block(ParsedDocument& doc, BlockKind kind, std::string text, int level = 0);

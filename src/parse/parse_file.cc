@@ -102,6 +102,60 @@ Result<std::string> read_file_head(const std::string& path, size_t n) {
   return data;
 }
 
+char32_t first_code_point(std::string_view s) {
+  if (s.empty()) return 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  int n = p[0] < 0x80 ? 1 : (p[0] >> 5) == 0x6 ? 2 : (p[0] >> 4) == 0xE ? 3 : (p[0] >> 3) == 0x1E ? 4 : 0;
+  if (n == 0 || static_cast<size_t>(n) > s.size()) return 0;
+  if (n == 1) return p[0];
+  char32_t c = p[0] & (0x7F >> n);
+  for (int i = 1; i < n; ++i) c = (c << 6) | (p[i] & 0x3F);
+  return c;
+}
+
+char32_t last_code_point(std::string_view s) {
+  size_t i = s.size();
+  while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80) --i;
+  if (i == 0) return 0;
+  return first_code_point(s.substr(i - 1));
+}
+
+bool is_cjk(char32_t c) {
+  return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFF00 && c <= 0xFFEF) ||
+         (c >= 0x20000 && c <= 0x3FFFF);
+}
+
+bool is_letter(char32_t c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= 0xC0 && c != 0xD7 && c != 0xF7 && !is_cjk(c));
+}
+
+const char* line_joint(std::string_view prev, std::string_view next) {
+  const char32_t a = last_code_point(prev), b = first_code_point(next);
+  if (a == '-' && prev.size() >= 2 && is_letter(last_code_point(prev.substr(0, prev.size() - 1))) &&
+      is_letter(b)) {
+    return "\n";
+  }
+  if (is_cjk(a) && is_cjk(b)) return "";
+  return " ";
+}
+
+std::string_view ocr_mode_name(OcrMode m) {
+  switch (m) {
+    case OcrMode::kAuto: return "auto";
+    case OcrMode::kAlways: return "always";
+    case OcrMode::kNever: return "never";
+  }
+  return "auto";
+}
+
+Result<OcrMode> ocr_mode_from_name(std::string_view name) {
+  for (OcrMode m : {OcrMode::kAuto, OcrMode::kAlways, OcrMode::kNever}) {
+    if (name == ocr_mode_name(m)) return m;
+  }
+  return Status::invalid_argument("unknown OCR mode '" + std::string(name) + "': use auto, always or never");
+}
+
 void add_block(ParsedDocument& doc, BlockKind kind, std::string text, int level) {
   auto is_space = [](char c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
@@ -134,6 +188,7 @@ Parser* parser_for(std::string_view format) {
   if (format == "json") return json_parser();
   if (format == "pdf") return pdf_parser();
   if (format == "docx") return docx_parser();
+  if (format == "png" || format == "jpeg" || format == "tiff") return image_parser();
   return nullptr;
 }
 

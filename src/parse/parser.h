@@ -5,7 +5,8 @@
 // (retrying cannot fix it), and so is a file that vanished before it was read (kNotFound: a retry
 // would not bring it back); a file over ParseOptions::max_bytes is kResourceLimit; other I/O
 // failures keep the class errno gives them. Messages name the file and say what was wrong.
-// Thread-safety: parsers are stateless; parse_file may run on many threads at once.
+// Thread-safety: parse_file may run on many threads at once. Parsers are stateless, except that
+// OCR keeps one recognition engine per thread (parse/ocr.h).
 #pragma once
 
 #include <cstdint>
@@ -18,9 +19,27 @@
 
 namespace sluice::parse {
 
+// When text is recognised from pixels (parse/ocr.h).
+enum class OcrMode {
+  kAuto,    // images, and PDF pages without a text layer
+  kAlways,  // images and every PDF page (a page's text layer is replaced by what OCR reads)
+  kNever,   // images fail (kBadInput), PDF pages without a text layer stay empty
+};
+
+struct OcrOptions {
+  OcrMode mode = OcrMode::kAuto;
+  std::string languages = "eng+chi_sim";  // tesseract's language names joined by '+'
+  int dpi = 300;                          // PDF pages are rendered at this resolution
+};
+
 struct ParseOptions {
   uint64_t max_bytes = 256ull << 20;  // larger files fail with kResourceLimit before being read
+  OcrOptions ocr;
 };
+
+// "auto" | "always" | "never" and back; an unknown name is kBadInput.
+std::string_view ocr_mode_name(OcrMode m);
+[[nodiscard]] Result<OcrMode> ocr_mode_from_name(std::string_view name);
 
 class Parser {
  public:
@@ -31,8 +50,8 @@ class Parser {
 };
 
 // The format of a file from its first bytes (up to 8 KiB) and, when the bytes do not say, its
-// name: "pdf", "docx", "html", "json", "csv", "markdown", "text". Unknown binary content is
-// kBadInput naming what it looks like.
+// name: "pdf", "docx", "html", "json", "csv", "markdown", "text", and the images OCR reads: "png",
+// "jpeg", "tiff". Unknown binary content is kBadInput naming what it looks like.
 [[nodiscard]] Result<std::string> detect_format(std::string_view head, std::string_view filename);
 
 // The parser of a format, or nullptr.

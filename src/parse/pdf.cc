@@ -20,6 +20,11 @@
 // inflates each once per document. The file is read into memory (poppler's file stream makes a system
 // call per 256 bytes). None of this changes the text.
 //
+// OCR: a page without a text layer (every page with --ocr always, none with --ocr never) is rendered
+// with poppler's Splash in 8-bit gray at OcrOptions::dpi, as `pdftoppm -gray -r 300` renders it, and
+// read by OCR (ocr.h); its paragraphs are never headings (OCR gives no font sizes), and its
+// confidence goes to ParsedDocument::ocr. A page left with no text counts in empty_pages.
+//
 // Thread-safety: parses may run on several threads at once, without a lock. Each parse owns its
 // PDFDoc and TextOutputDev and shares nothing with another. Poppler's process-wide state is set up
 // once and never torn down: GlobalParams (whose caches have their own locks) through a
@@ -31,12 +36,14 @@
 #include <Object.h>
 #include <PDFDoc.h>
 #include <Page.h>
+#include <SplashOutputDev.h>
 #include <Stream.h>
 #include <TextOutputDev.h>
 #include <UTF.h>
 #include <errno.h>
 #include <goo/GooString.h>
 #include <goo/gmem.h>
+#include <splash/SplashBitmap.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -53,6 +60,7 @@
 
 #include "base/env.h"
 #include "parse/formats.h"
+#include "parse/ocr.h"
 #include "parse/parser.h"
 
 namespace sluice::parse {
@@ -137,36 +145,6 @@ std::string text_string_to_utf8(const GooString& s) {
   return out;
 }
 
-// UTF-8 helpers for the first and last code point of a string (0 when empty or invalid).
-char32_t first_code_point(std::string_view s) {
-  if (s.empty()) return 0;
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  int n = p[0] < 0x80 ? 1 : (p[0] >> 5) == 0x6 ? 2 : (p[0] >> 4) == 0xE ? 3 : (p[0] >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || static_cast<size_t>(n) > s.size()) return 0;
-  if (n == 1) return p[0];
-  char32_t c = p[0] & (0x7F >> n);
-  for (int i = 1; i < n; ++i) c = (c << 6) | (p[i] & 0x3F);
-  return c;
-}
-
-char32_t last_code_point(std::string_view s) {
-  size_t i = s.size();
-  while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80) --i;
-  if (i == 0) return 0;
-  return first_code_point(s.substr(i - 1));
-}
-
-// Scripts written without spaces between words (Hangul is written with spaces, so it is not here).
-bool is_cjk(char32_t c) {
-  return (c >= 0x2E80 && c <= 0x9FFF) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFF00 && c <= 0xFFEF) ||
-         (c >= 0x20000 && c <= 0x3FFFF);
-}
-
-bool is_letter(char32_t c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= 0xC0 && c != 0xD7 && c != 0xF7 && !is_cjk(c));
-}
-
 struct Line {
   std::string text;
   double top = 0, bottom = 0, left = 0, right = 0;
@@ -233,17 +211,6 @@ double median(std::vector<double> v) {
 
 bool similar_size(double a, double b) {
   return std::fabs(a - b) <= 0.15 * std::max(a, b);
-}
-
-// How the text of the next line joins the paragraph so far (see the file comment).
-const char* line_joint(std::string_view prev, std::string_view next) {
-  const char32_t a = last_code_point(prev), b = first_code_point(next);
-  if (a == '-' && prev.size() >= 2 && is_letter(last_code_point(prev.substr(0, prev.size() - 1))) &&
-      is_letter(b)) {
-    return "\n";
-  }
-  if (is_cjk(a) && is_cjk(b)) return "";
-  return " ";
 }
 
 // Cuts the lines of one page into paragraphs (appended to `paras`, taking the lines' text): at a
@@ -414,6 +381,42 @@ class FontStreamCache {
   std::deque<std::string> buffers_;  // decoded streams; a deque never moves them
 };
 
+// OCR'd pages are rendered with at most this many pixels (the dpi is lowered for huge pages).
+constexpr double kMaxOcrPixels = 64e6;
+
+// Renders a page as 8-bit gray at opts.dpi (the way `pdftoppm -gray -r DPI` does) and recognises it.
+// *renderer is made on first use and kept for the document's other pages.
+Result<OcrText> ocr_page(PDFDoc* pdf, int page_no, const OcrOptions& opts,
+                         std::unique_ptr<SplashOutputDev>* renderer) {
+  if (!*renderer) {
+    SplashColor white;
+    white[0] = 0xff;
+    *renderer =
+        std::make_unique<SplashOutputDev>(splashModeMono8, /*bitmapRowPad=*/4, /*reverseVideo=*/false, white);
+    (*renderer)->setFontAntialias(true);
+    (*renderer)->setVectorAntialias(true);
+    (*renderer)->startDoc(pdf);
+  }
+  double dpi = std::clamp(opts.dpi, 36, 1200);
+  const double w_in = pdf->getPageCropWidth(page_no) / 72.0, h_in = pdf->getPageCropHeight(page_no) / 72.0;
+  if (w_in > 0 && h_in > 0 && w_in * h_in * dpi * dpi > kMaxOcrPixels) {
+    dpi = std::sqrt(kMaxOcrPixels / (w_in * h_in));
+  }
+  pdf->displayPage(renderer->get(), page_no, dpi, dpi, /*rotate=*/0, /*useMediaBox=*/false, /*crop=*/true,
+                   /*printing=*/false);
+  SplashBitmap* bitmap = (*renderer)->getBitmap();
+  if (bitmap == nullptr || bitmap->getWidth() <= 0 || bitmap->getHeight() <= 0) {
+    return OcrText{};  // nothing drawn: an empty page
+  }
+  GrayImage image;
+  image.data = bitmap->getDataPtr();
+  image.width = bitmap->getWidth();
+  image.height = bitmap->getHeight();
+  image.stride = bitmap->getRowSize();
+  image.dpi = static_cast<int>(std::lround(dpi));
+  return recognize(image, opts);
+}
+
 // Larger PDFs are not read into memory first (see parse_pdf).
 constexpr uint64_t kInMemoryBytes = 64ull << 20;
 
@@ -483,6 +486,7 @@ Result<ParsedDocument> parse_pdf(const std::string& path, const ParseOptions& op
   std::vector<Para> paras;
   std::vector<Line> lines;
   std::string word;
+  std::unique_ptr<SplashOutputDev> renderer;  // made for the first page OCR reads
   for (int page_no = 1; page_no <= pages; ++page_no) {
     Page* page = pdf->getPage(page_no);
     if (page == nullptr) {
@@ -491,25 +495,45 @@ Result<ParsedDocument> parse_pdf(const std::string& path, const ParseOptions& op
     }
     log.missing_language_pack = false;
     fonts.add_page(pdf.get(), page);
-    // 72 dpi: boxes in points. Crop box, no clipping to it, annotations drawn, not for printing.
-    pdf->displayPage(&out, page_no, 72, 72, /*rotate=*/0, /*useMediaBox=*/false, /*crop=*/false,
-                     /*printing=*/false);
-    make_lines(out, &word, &lines);
     const size_t first = paras.size();
-    make_paragraphs(lines, page_no, &paras);
-    if (log.missing_language_pack) {
-      doc.warnings.push_back(
-          "page " + std::to_string(page_no) +
-          " uses a CJK font poppler cannot map without poppler-data; its text may be lost");
+    if (opts.ocr.mode != OcrMode::kAlways) {
+      // 72 dpi: boxes in points. Crop box, no clipping to it, annotations drawn, not for printing.
+      pdf->displayPage(&out, page_no, 72, 72, /*rotate=*/0, /*useMediaBox=*/false, /*crop=*/false,
+                       /*printing=*/false);
+      make_lines(out, &word, &lines);
+      make_paragraphs(lines, page_no, &paras);
+      if (log.missing_language_pack) {
+        doc.warnings.push_back(
+            "page " + std::to_string(page_no) +
+            " uses a CJK font poppler cannot map without poppler-data; its text may be lost");
+      }
+      const auto kept =
+          std::remove_if(paras.begin() + static_cast<std::ptrdiff_t>(first), paras.end(), [](Para& p) {
+            trim(&p.text);
+            return p.text.empty();
+          });
+      paras.erase(kept, paras.end());
     }
-    const auto kept =
-        std::remove_if(paras.begin() + static_cast<std::ptrdiff_t>(first), paras.end(), [](Para& p) {
-          trim(&p.text);
-          return p.text.empty();
-        });
-    paras.erase(kept, paras.end());
-    if (paras.size() == first) {
-      doc.warnings.push_back("page " + std::to_string(page_no) + " has no text (scanned? OCR comes later)");
+    if (paras.size() > first) continue;
+    if (opts.ocr.mode == OcrMode::kNever) {
+      ++doc.empty_pages;
+      doc.warnings.push_back("page " + std::to_string(page_no) +
+                             " has no text layer (scanned?) and OCR is off (--ocr never)");
+      continue;
+    }
+    SLUICE_ASSIGN_OR_RETURN(OcrText text, ocr_page(pdf.get(), page_no, opts.ocr, &renderer));
+    const bool empty = text.paragraphs.empty();
+    doc.ocr.push_back({page_no, text.confidence, empty});
+    if (empty) {
+      ++doc.empty_pages;
+      doc.warnings.push_back("page " + std::to_string(page_no) +
+                             (opts.ocr.mode == OcrMode::kAlways
+                                  ? ": OCR found no text"
+                                  : " has no text layer, and OCR found no text"));
+    }
+    for (std::string& t : text.paragraphs) {
+      paras.push_back(Para{std::move(t), page_no, /*font_size=*/0, 0});  // no font size: never a heading
+      paras.back().chars = count_code_points(paras.back().text);
     }
   }
   add_blocks(paras, &doc);

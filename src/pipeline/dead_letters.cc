@@ -47,10 +47,10 @@ struct LedgerEntry {
   std::optional<int64_t> dead_letter_timestamp;  // guards against a DLQ topic made anew
 };
 
-// The ledger: which dead letters were replayed, and when. An absent ledger is an empty one.
-Result<std::map<Coordinates, LedgerEntry>> read_ledger(queue::Queue& q) {
+// A ledger: which held messages were sent on, and when. An absent ledger is an empty one.
+Result<std::map<Coordinates, LedgerEntry>> read_ledger(queue::Queue& q, const std::string& ledger_topic) {
   std::map<Coordinates, LedgerEntry> ledger;
-  auto info = q.admin().describe_topic(kLedgerTopic);
+  auto info = q.admin().describe_topic(ledger_topic);
   if (!info.is_ok()) {
     if (info.status().code() == Code::kNotFound) return ledger;
     return info.status();
@@ -61,8 +61,8 @@ Result<std::map<Coordinates, LedgerEntry>> read_ledger(queue::Queue& q) {
     if (!j.is_object() || !j.contains("dlq_topic") || !j["dlq_topic"].is_string() ||
         !j.contains("partition") || !j["partition"].is_number_integer() || !j.contains("offset") ||
         !j["offset"].is_number_integer()) {
-      log::warn("skipping a malformed entry of the dead-letter ledger",
-                {{"topic", kLedgerTopic}, {"partition", m.partition.value()}, {"offset", m.offset.value()}});
+      log::warn("skipping a malformed entry of a replay ledger",
+                {{"topic", ledger_topic}, {"partition", m.partition.value()}, {"offset", m.offset.value()}});
       continue;
     }
     Coordinates at{j["dlq_topic"].get<std::string>(), j["partition"].get<int32_t>(),
@@ -236,10 +236,15 @@ Result<std::vector<DeadLetter>> load_dead_letters(queue::Queue& q, const std::st
         "with `sluice tail T.dlq --group NAME --from-beginning` and send one again with `sluice produce T`");
   }
   SLUICE_ASSIGN_OR_RETURN(auto topics, dlq_topics(q.admin(), topic));
+  return load_held(q, topics, kLedgerTopic);
+}
+
+Result<std::vector<DeadLetter>> load_held(queue::Queue& q, const std::vector<queue::TopicInfo>& topics,
+                                          const std::string& ledger_topic) {
   SLUICE_ASSIGN_OR_RETURN(auto messages, read_to_end(q, topics));
   std::vector<DeadLetter> out;
   if (messages.empty()) return out;
-  SLUICE_ASSIGN_OR_RETURN(auto ledger, read_ledger(q));
+  SLUICE_ASSIGN_OR_RETURN(auto ledger, read_ledger(q, ledger_topic));
   out.reserve(messages.size());
   for (const queue::Message& m : messages) {
     DeadLetter d;
@@ -262,6 +267,11 @@ Result<std::vector<DeadLetter>> load_dead_letters(queue::Queue& q, const std::st
 }
 
 Result<ReplayResult> replay_dead_letters(queue::Queue& q, std::span<const DeadLetter* const> chosen) {
+  return send_held_on(q, chosen, kLedgerTopic);
+}
+
+Result<ReplayResult> send_held_on(queue::Queue& q, std::span<const DeadLetter* const> chosen,
+                                  const std::string& ledger_topic) {
   ReplayResult result;
   if (chosen.empty()) return result;
 
@@ -270,10 +280,10 @@ Result<ReplayResult> replay_dead_letters(queue::Queue& q, std::span<const DeadLe
   for (const DeadLetter* d : chosen) targets.insert(d->original_topic());
   for (const std::string& t : targets) {
     auto info = q.admin().describe_topic(t);
-    if (!info.is_ok()) return info.status().with_context("the original topic of a dead letter");
+    if (!info.is_ok()) return info.status().with_context("the original topic of a held message");
   }
-  if (Status st = queue::ensure_topic(q.admin(), kLedgerTopic, {.partitions = 1}); !st.is_ok()) {
-    return st.with_context("creating the replay ledger " + std::string(kLedgerTopic));
+  if (Status st = queue::ensure_topic(q.admin(), ledger_topic, {.partitions = 1}); !st.is_ok()) {
+    return st.with_context("creating the replay ledger " + ledger_topic);
   }
 
   // 1. The dead letters go back to their topics; wait until the queue acknowledges each.
@@ -332,7 +342,7 @@ Result<ReplayResult> replay_dead_letters(queue::Queue& q, std::span<const DeadLe
   for (size_t i = 0; i < delivered.size(); ++i) {
     ledger_sent[i].letter = delivered[i]->letter;
     queue::OutMessage m;
-    m.topic = kLedgerTopic;
+    m.topic = ledger_topic;
     m.key = ledger_keys[i];
     m.value = ledger_values[i];
     if (Status st = sender.send(m, &ledger_sent[i]); !st.is_ok()) {
@@ -360,7 +370,7 @@ Result<ReplayResult> replay_dead_letters(queue::Queue& q, std::span<const DeadLe
   }
   if (ledger_error.is_ok() && !ledger_waited.is_ok()) ledger_error = ledger_waited;
   if (!ledger_error.is_ok()) {
-    result.ledger_error = ledger_error.with_context("recording the replay in " + std::string(kLedgerTopic));
+    result.ledger_error = ledger_error.with_context("recording the replay in " + ledger_topic);
   }
   return result;
 }

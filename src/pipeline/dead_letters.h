@@ -11,6 +11,10 @@
 // entries are written, so a crash between the two sends them again next time (the stages' sinks
 // are idempotent).
 //
+// The same machinery serves every kind of held message: load_held() and send_held_on() take the
+// topics the messages wait on and the ledger that records which were sent on; the documents the
+// quality gate holds on doc_review (review.h) use them with a ledger of their own.
+//
 // Ownership: the functions borrow the Queue for the call; a ReplayResult points into the caller's
 // dead letters, which must outlive it. Thread-safety: free functions, each call with its own
 // consumer or producer; DeadLetter is plain data. Nothing here prints: errors are Status values.
@@ -46,13 +50,14 @@ struct Coordinates {
   std::string to_string() const;
 };
 
+// A held message: a dead letter, or a document held for review (review.h).
 struct DeadLetter {
-  Coordinates at;  // on its DLQ topic
+  Coordinates at;  // on its DLQ topic (or doc_review)
   int64_t timestamp_ms = 0;
   std::optional<std::string> key;  // the doc id
   std::string value;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::optional<std::string> replayed_at;  // ISO-8601 UTC; set when the ledger names this dead letter
+  std::optional<std::string> replayed_at;  // ISO-8601 UTC; set when the ledger names this message
 
   // The first header with this name.
   std::optional<std::string_view> header(std::string_view name) const;
@@ -95,5 +100,14 @@ struct ReplayResult {
 // ledger topic or a producer could not be made. Nothing chosen: nothing is done.
 [[nodiscard]] Result<ReplayResult> replay_dead_letters(queue::Queue& q,
                                                        std::span<const DeadLetter* const> chosen);
+
+// The general forms of the two above. load_held: every message of `topics` (described with their
+// offsets), oldest first, each marked when `ledger_topic` names it. send_held_on: replay_dead_letters
+// recording in `ledger_topic`.
+[[nodiscard]] Result<std::vector<DeadLetter>> load_held(queue::Queue& q,
+                                                        const std::vector<queue::TopicInfo>& topics,
+                                                        const std::string& ledger_topic);
+[[nodiscard]] Result<ReplayResult> send_held_on(queue::Queue& q, std::span<const DeadLetter* const> chosen,
+                                                const std::string& ledger_topic);
 
 }  // namespace sluice::pipeline

@@ -104,6 +104,7 @@ std::string_view result_status_name(ResultStatus s) {
     case ResultStatus::kSuccess: return "success";
     case ResultStatus::kFailed: return "failed";
     case ResultStatus::kSkipped: return "skipped";
+    case ResultStatus::kReview: return "review";
   }
   return "failed";
 }
@@ -130,6 +131,16 @@ std::string to_json(const ResultNotification& r) {
     j["error"] = {{"class", error_class_name(r.error->error_class())}, {"message", r.error->message()}};
   }
   if (!r.reason.empty()) j["reason"] = r.reason;
+  if (r.empty_pages > 0) j["empty_pages"] = r.empty_pages;
+  if (r.ocr) {
+    nlohmann::ordered_json pages = nlohmann::ordered_json::array();
+    for (const auto& [page, conf] : r.ocr->confidence)
+      pages.push_back({{"page", page}, {"confidence", conf}});
+    j["ocr"] = {{"pages", r.ocr->pages},
+                {"mean_confidence", r.ocr->mean_confidence ? nlohmann::ordered_json(*r.ocr->mean_confidence)
+                                                           : nlohmann::ordered_json()},
+                {"page_confidence", std::move(pages)}};
+  }
   if (!r.outputs.empty()) {
     nlohmann::ordered_json outs = nlohmann::ordered_json::array();
     for (const auto& o : r.outputs) outs.push_back({{"uri", o.uri}, {"size", o.size}, {"hash", o.hash}});
@@ -153,6 +164,8 @@ Result<ResultNotification> parse_result(std::string_view text) {
       r.status = ResultStatus::kFailed;
     } else if (st == "skipped") {
       r.status = ResultStatus::kSkipped;
+    } else if (st == "review") {
+      r.status = ResultStatus::kReview;
     } else {
       return Status::invalid_argument("result has an unknown status '" + st + "'");
     }
@@ -181,6 +194,17 @@ Result<ResultNotification> parse_result(std::string_view text) {
       r.error = Status(c, Code::kInternal, j["error"].value("message", ""));
     }
     r.reason = j.value("reason", "");
+    r.empty_pages = j.value("empty_pages", 0);
+    if (j.contains("ocr") && j["ocr"].is_object()) {
+      const auto& o = j["ocr"];
+      OcrSummary s;
+      s.pages = o.value("pages", 0);
+      if (o.contains("mean_confidence") && o["mean_confidence"].is_number())
+        s.mean_confidence = o["mean_confidence"].get<double>();
+      for (const auto& p : o.value("page_confidence", nlohmann::ordered_json::array()))
+        s.confidence.emplace_back(p.value("page", 0), p.value("confidence", 0.0));
+      r.ocr = std::move(s);
+    }
     r.trace_id = j.value("trace_id", "");
     if (j.contains("outputs") && j["outputs"].is_array()) {
       for (const auto& o : j["outputs"])

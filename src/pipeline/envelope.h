@@ -53,7 +53,17 @@ nlohmann::json task_json(const Task& t);  // the same, as a value to embed in ot
 [[nodiscard]] Result<Task> parse_task(std::string_view json);
 [[nodiscard]] Result<Task> task_from_json(const nlohmann::json& j);
 
-enum class ResultStatus { kSuccess, kFailed, kSkipped };
+// kReview: held by the parse stage's quality gate on doc_review (stages.h) until `sluice review
+// release` sends it on; the document then ends with one more result, success or failed.
+enum class ResultStatus { kSuccess, kFailed, kSkipped, kReview };
+
+// How OCR read a document (the parse stage's ParsedDocument::ocr, carried to the result).
+struct OcrSummary {
+  int pages = 0;                                   // pages read by OCR
+  std::optional<double> mean_confidence;           // over those that gave text
+  std::vector<std::pair<int, double>> confidence;  // per page read by OCR: page, 0..100
+  bool operator==(const OcrSummary&) const = default;
+};
 
 // A file a custom stage wrote to its destination (exec_stage.h).
 struct OutputFile {
@@ -80,7 +90,9 @@ struct ResultNotification {
   int attempts = 1;
   std::vector<std::pair<std::string, double>> stage_ms;  // per-stage timings, in pipeline order
   std::optional<Status> error;                           // on failure
-  std::string reason;                                    // why skipped
+  std::string reason;                                    // why skipped, held for review, or released
+  int empty_pages = 0;                                   // pages that gave no text, even after OCR
+  std::optional<OcrSummary> ocr;                         // when OCR read any page (JSON "ocr")
   std::string trace_id;
   std::vector<OutputFile> outputs;  // custom stages: every file uploaded (JSON "outputs", when any)
 };

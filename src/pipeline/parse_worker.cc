@@ -49,6 +49,12 @@ Result<std::string> handle_parse_request(std::string_view request) {
   parse::ParseOptions opts;
   if (j.contains("max_bytes") && j["max_bytes"].is_number_unsigned())
     opts.max_bytes = j["max_bytes"].get<uint64_t>();
+  if (j.contains("ocr") && j["ocr"].is_string()) {
+    SLUICE_ASSIGN_OR_RETURN(opts.ocr.mode, parse::ocr_mode_from_name(j["ocr"].get<std::string>()));
+  }
+  if (j.contains("ocr_lang") && j["ocr_lang"].is_string())
+    opts.ocr.languages = j["ocr_lang"].get<std::string>();
+  if (j.contains("ocr_dpi") && j["ocr_dpi"].is_number_integer()) opts.ocr.dpi = j["ocr_dpi"].get<int>();
   maybe_fault(path);
   SLUICE_ASSIGN_OR_RETURN(parse::ParsedDocument doc, parse::parse_file(path, opts));
   return parse::to_json(doc);
@@ -65,7 +71,11 @@ Result<std::unique_ptr<IsolatedParser>> IsolatedParser::start(ProcessPoolOptions
 
 Result<parse::ParsedDocument> IsolatedParser::parse(const std::string& path,
                                                     const parse::ParseOptions& opts) {
-  nlohmann::json req = {{"path", path}, {"max_bytes", opts.max_bytes}};
+  nlohmann::json req = {{"path", path},
+                        {"max_bytes", opts.max_bytes},
+                        {"ocr", parse::ocr_mode_name(opts.ocr.mode)},
+                        {"ocr_lang", opts.ocr.languages},
+                        {"ocr_dpi", opts.ocr.dpi}};
   auto res = pool_->call(req.dump(), "parsing '" + path + "'");
   if (!res.is_ok()) return res.status();  // the parsers' own errors name the file already
   return parse::parsed_document_from_json(*res);

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "base/priority.h"
+#include "parse/ocr.h"
 #include "pipeline/exec_stage.h"
 #include "pipeline/plugin_stage.h"
 
@@ -52,6 +53,11 @@ Result<std::unique_ptr<Pipeline>> Pipeline::open(queue::Queue& q, PipelineOption
   for (const auto& name : p->opts_.stages) {
     StageDef def;
     if (name == "parse") {
+      // A missing language pack is said now, once, rather than as a dead letter per document.
+      if (s.ocr.mode != parse::OcrMode::kNever) {
+        SLUICE_RETURN_IF_ERROR(parse::check_ocr_languages(s.ocr).with_context(
+            "the parse stage's OCR (--ocr-lang " + s.ocr.languages + "; --ocr never turns it off)"));
+      }
       ProcessPoolOptions pool;
       pool.program = p->opts_.parse_worker_program.empty() ? self_exe() : p->opts_.parse_worker_program;
       pool.args = {"__parse-worker"};

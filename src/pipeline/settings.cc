@@ -1,5 +1,7 @@
 #include "pipeline/settings.h"
 
+#include <cerrno>
+#include <cstdlib>
 #include <type_traits>
 
 namespace sluice::pipeline {
@@ -193,6 +195,46 @@ constexpr config::Property kPipelineProperties[] = {
      0,
      "SLUICE_CLEANUP_ON_ERROR",
      "CLEANUP_ON_ERROR"},
+    {"ocr", Kind::kEnum, "auto",
+     "When text is read from pixels (tesseract): `auto` (PNG, JPEG and TIFF images, and PDF pages without a "
+     "text layer), `always` (every PDF page too, in place of its text layer), `never` (images fail with "
+     "`bad_input`, pages without a text layer stay empty)",
+     "auto|always|never", 0, 0, "SLUICE_OCR"},
+    {"ocr_lang",
+     Kind::kString,
+     "eng+chi_sim",
+     "OCR languages, tesseract's names joined by `+`; each needs its package (`tesseract-ocr-eng`, "
+     "`tesseract-ocr-chi-sim`, ...), checked when the parse stage starts",
+     {},
+     0,
+     0,
+     "SLUICE_OCR_LANG"},
+    {"ocr_dpi",
+     Kind::kInt,
+     "300",
+     "Resolution PDF pages are rendered at for OCR (lowered for pages over 64 million pixels)",
+     {},
+     72,
+     600,
+     "SLUICE_OCR_DPI"},
+    {"min_ocr_confidence",
+     Kind::kInt,
+     "60",
+     "Quality gate: a document whose mean OCR confidence (0-100, over its OCR'd pages that gave text) is "
+     "below this goes to `doc_review` instead of the index (`sluice review`); 0: off",
+     {},
+     0,
+     100,
+     "SLUICE_MIN_OCR_CONFIDENCE"},
+    {"max_empty_page_ratio",
+     Kind::kString,
+     "0.5",
+     "Quality gate: a paged document (PDF, TIFF) with a larger share of pages that gave no text, even after "
+     "OCR, goes to `doc_review` instead of the index; a number from 0 to 1, 1: off",
+     {},
+     0,
+     0,
+     "SLUICE_MAX_EMPTY_PAGE_RATIO"},
     {"embed_batch", Kind::kInt, "64", "Chunks per embedder call", {}, 1, 10'000, "SLUICE_EMBED_BATCH"},
     {"partitions",
      Kind::kInt,
@@ -264,6 +306,24 @@ Result<PipelineSettings> resolve_settings(const config::Values& flags, const std
   if (s.group.empty() || s.group.find_first_of(" \t\n") != std::string::npos) {
     return Status::invalid_argument(
         "group '" + s.group + "' must be a non-empty name without spaces (the stages join <group>-<stage>)");
+  }
+  SLUICE_ASSIGN_OR_RETURN(std::string ocr_mode, config::get_string(v, t, "ocr"));
+  SLUICE_ASSIGN_OR_RETURN(s.ocr.mode, parse::ocr_mode_from_name(ocr_mode));
+  SLUICE_ASSIGN_OR_RETURN(s.ocr.languages, config::get_string(v, t, "ocr_lang"));
+  SLUICE_RETURN_IF_ERROR(read("ocr_dpi", &s.ocr.dpi));
+  SLUICE_RETURN_IF_ERROR(read("min_ocr_confidence", &s.min_ocr_confidence));
+  SLUICE_ASSIGN_OR_RETURN(std::string ratio, config::get_string(v, t, "max_empty_page_ratio"));
+  {
+    char* end = nullptr;
+    errno = 0;
+    const double r = std::strtod(ratio.c_str(), &end);
+    if (ratio.empty() || end != ratio.c_str() + ratio.size() || errno != 0 || !(r >= 0 && r <= 1)) {
+      return Status::invalid_argument(
+          "max_empty_page_ratio '" + ratio +
+          "' must be a number from 0 to 1 (the share of empty pages a document may "
+          "have; 1 turns the check off)");
+    }
+    s.max_empty_page_ratio = r;
   }
   SLUICE_ASSIGN_OR_RETURN(std::string start, config::get_string(v, t, "start_from"));
   s.start_from = start == "latest" ? queue::StartFrom::kLatest : queue::StartFrom::kEarliest;

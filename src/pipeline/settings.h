@@ -14,6 +14,7 @@
 
 #include "base/status.h"
 #include "config/property.h"
+#include "parse/parser.h"
 #include "queue/queue.h"
 
 namespace sluice::pipeline {
@@ -46,6 +47,10 @@ struct PipelineSettings {
   // them (CLEANUP_FILES, CLEANUP_ON_ERROR), so they win over a stage's own setting in its file.
   std::optional<bool> cleanup_files;     // after success; default true
   std::optional<bool> cleanup_on_error;  // after a failure; default false (kept for a look)
+  parse::OcrOptions ocr;                 // --ocr, --ocr-lang, --ocr-dpi
+  // The quality gate of the parse stage (stages.h): documents below it go to doc_review.
+  int min_ocr_confidence = 60;        // 0: off
+  double max_empty_page_ratio = 0.5;  // 1: off
 };
 
 std::span<const config::Property> pipeline_properties();

@@ -68,7 +68,24 @@ ResultNotification result_for(const Work& w, const StageContext& ctx, ResultStat
   r.pages = w.pages;
   r.attempts = w.attempts;
   r.stage_ms = w.stage_ms;
+  r.empty_pages = w.empty_pages;
+  r.ocr = w.ocr;
   return r;
+}
+
+OcrSummary ocr_summary(const parse::ParsedDocument& doc) {
+  OcrSummary s;
+  s.pages = static_cast<int>(doc.ocr.size());
+  s.mean_confidence = parse::mean_ocr_confidence(doc);
+  for (const parse::OcrPage& p : doc.ocr) s.confidence.emplace_back(p.page, p.confidence);
+  return s;
+}
+
+// One decimal, for reasons a person reads.
+std::string one_decimal(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v);
+  return buf;
 }
 
 void log_result(const ResultNotification& r) {
@@ -273,7 +290,8 @@ Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
 
   parse::ParsedDocument doc;
   if (!empty) {  // an empty file is not an error, just nothing to index
-    SLUICE_ASSIGN_OR_RETURN(doc, ctx.parser->parse(path, {.max_bytes = ctx.settings.max_file_size}));
+    SLUICE_ASSIGN_OR_RETURN(
+        doc, ctx.parser->parse(path, {.max_bytes = ctx.settings.max_file_size, .ocr = ctx.settings.ocr}));
   }
   w.stage_ms.emplace_back("parse", ms_since(t0));
   const auto t1 = Clock::now();
@@ -281,6 +299,8 @@ Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
   w.stage_ms.emplace_back("clean", ms_since(t1));
   w.pages = doc.pages;
   w.format = doc.format;
+  w.empty_pages = doc.empty_pages;
+  if (!doc.ocr.empty()) w.ocr = ocr_summary(doc);
 
   if (doc.blocks.empty()) {
     // Nothing to search: say why, and do not leave an older version's text findable.
@@ -290,8 +310,17 @@ Result<Outcome> parse_one(const StageContext& ctx, const queue::Message& m) {
     if (!doc.warnings.empty()) r.reason += " (" + doc.warnings.front() + ")";
     return Outcome{Status::ok(), {publish(r)}, {}};
   }
+  w.review_reason = quality_gate_reason(doc, ctx.settings);
   SLUICE_ASSIGN_OR_RETURN(std::string payload, claim_check(ctx, "parsed", w, parse::to_json(doc)));
-  return Outcome{Status::ok(), {work_output(kTopicParsed, w, payload)}, {}};
+  if (w.review_reason.empty()) return Outcome{Status::ok(), {work_output(kTopicParsed, w, payload)}, {}};
+  // Held: the doc_parsed message it would have been waits on doc_review, and the result says why.
+  // Its original_topic header is where `sluice review release` sends it (the dead letters' rule).
+  Output held = work_output(kTopicReview, w, payload);
+  held.headers.emplace_back(kHeaderReviewReason, w.review_reason);
+  held.headers.emplace_back(kHeaderOriginalTopic, kTopicParsed);
+  ResultNotification r = result_for(w, ctx, ResultStatus::kReview);
+  r.reason = "held for review: " + w.review_reason;
+  return Outcome{Status::ok(), {std::move(held), publish(r)}, {}};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -394,6 +423,12 @@ Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
   json meta = w.task.metadata.is_object() ? w.task.metadata : json::object();
   meta["format"] = w.format;
   meta["input_size"] = w.input_size;
+  if (w.ocr) {
+    meta["ocr_pages"] = w.ocr->pages;
+    if (w.ocr->mean_confidence) meta["ocr_confidence"] = *w.ocr->mean_confidence;
+  }
+  if (w.empty_pages > 0) meta["empty_pages"] = w.empty_pages;
+  if (!w.review_reason.empty()) meta["released_from_review"] = w.review_reason;
   if (!w.task.trace_id.empty()) meta[kIndexedByTraceKey] = w.task.trace_id;
   doc.metadata_json = dump(meta);
   SLUICE_RETURN_IF_ERROR(ctx.index->upsert_document(doc, records));
@@ -401,6 +436,7 @@ Result<Outcome> index_one(const StageContext& ctx, const queue::Message& m) {
 
   ResultNotification r = result_for(w, ctx, ResultStatus::kSuccess);
   r.chunks = static_cast<int>(records.size());
+  if (!w.review_reason.empty()) r.reason = "released from review: " + w.review_reason;
   for (const auto& c : records) r.output_size += c.text.size();
   Output ingested;
   ingested.topic = kTopicIngested;
@@ -437,6 +473,14 @@ std::string encode_work(const Work& w, std::string_view payload) {
   j["stage_ms"] = std::move(timings);
   if (!w.blobs.empty()) j["blobs"] = w.blobs;
   if (!w.payload_blob.empty()) j["payload_blob"] = {{"uri", w.payload_blob}, {"hash", w.payload_hash}};
+  if (w.empty_pages > 0) j["empty_pages"] = w.empty_pages;
+  if (w.ocr) {
+    json pages = json::array();
+    for (const auto& [page, conf] : w.ocr->confidence) pages.push_back({page, conf});
+    j["ocr"] = {{"pages", w.ocr->pages}, {"page_confidence", std::move(pages)}};
+    if (w.ocr->mean_confidence) j["ocr"]["mean_confidence"] = *w.ocr->mean_confidence;
+  }
+  if (!w.review_reason.empty()) j["review_reason"] = w.review_reason;
   std::string out = dump(j);
   out += '\n';
   out += payload;
@@ -466,10 +510,40 @@ Result<std::pair<Work, std::string_view>> decode_work(std::string_view value) {
       w.payload_blob = j["payload_blob"].at("uri").get<std::string>();
       w.payload_hash = j["payload_blob"].value("hash", "");
     }
+    w.empty_pages = j.value("empty_pages", 0);
+    if (j.contains("ocr")) {
+      const json& o = j["ocr"];
+      OcrSummary s;
+      s.pages = o.value("pages", 0);
+      if (o.contains("mean_confidence")) s.mean_confidence = o["mean_confidence"].get<double>();
+      for (const auto& p : o.value("page_confidence", json::array()))
+        s.confidence.emplace_back(p.at(0).get<int>(), p.at(1).get<double>());
+      w.ocr = std::move(s);
+    }
+    w.review_reason = j.value("review_reason", "");
   } catch (const json::exception& e) {
     return Status::invalid_argument(std::string("pipeline envelope: ") + e.what());
   }
   return std::pair<Work, std::string_view>(std::move(w), value.substr(nl + 1));
+}
+
+std::string quality_gate_reason(const parse::ParsedDocument& doc, const PipelineSettings& settings) {
+  std::string reason;
+  if (const auto conf = parse::mean_ocr_confidence(doc);
+      conf && settings.min_ocr_confidence > 0 && *conf < settings.min_ocr_confidence) {
+    reason = "mean OCR confidence " + one_decimal(*conf) + " is below the minimum of " +
+             std::to_string(settings.min_ocr_confidence) + " (--min-ocr-confidence)";
+  }
+  if (doc.pages > 0 && settings.max_empty_page_ratio < 1) {
+    const double ratio = static_cast<double>(doc.empty_pages) / doc.pages;
+    if (ratio > settings.max_empty_page_ratio) {
+      if (!reason.empty()) reason += "; ";
+      reason += std::to_string(doc.empty_pages) + " of " + std::to_string(doc.pages) +
+                " pages have no text (" + one_decimal(ratio * 100) + "%), over the maximum of " +
+                one_decimal(settings.max_empty_page_ratio * 100) + "% (--max-empty-page-ratio)";
+    }
+  }
+  return reason;
 }
 
 Result<std::string> local_path_of(const SourceRef& source) {
@@ -549,7 +623,8 @@ std::span<const BuiltinStage> builtin_stages() {
 }
 
 std::vector<std::string> pipeline_topic_names() {
-  std::vector<std::string> out = {kTopicUpload, kTopicParsed, kTopicEmbedded, kTopicIngested, kTopicResults};
+  std::vector<std::string> out = {kTopicUpload,   kTopicParsed,  kTopicEmbedded,
+                                  kTopicIngested, kTopicResults, kTopicReview};
   for (const auto& [name, input] : kBuiltinStages) {
     out.push_back(std::string(input) + kRetrySuffix);
     out.push_back(std::string(input) + kDlqSuffix);

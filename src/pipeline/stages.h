@@ -8,7 +8,14 @@
 // embed  cuts the document into chunks and embeds them in batches;
 // index  upserts the chunks (replacing any older version) and publishes the success result.
 // Every document ends with one result on doc_results: success, skipped, or failed (published by
-// the stage that gave up, after its dead letter).
+// the stage that gave up, after its dead letter), or review (below).
+//
+// The quality gate: after parsing, a document whose mean OCR confidence is below
+// min_ocr_confidence, or whose share of pages without text is above max_empty_page_ratio, goes to
+// doc_review (the doc_parsed message it would have been, with the reason in its envelope and in a
+// review_reason header) instead of doc_parsed, and its result is `review` with the reason. `sluice
+// review release` (review.h) sends it on to doc_parsed, past the gate: embed and index take it
+// from there and it ends with one more result (success, with "released from review: <reason>").
 //
 // Between stages a message's value is a Work envelope: one line of JSON (the task, version, sizes,
 // pages, per-stage timings, attempts, claim-check blobs), a newline, then the payload (the parsed
@@ -43,6 +50,9 @@ inline constexpr const char* kTopicParsed = "doc_parsed";
 inline constexpr const char* kTopicEmbedded = "doc_embedded";
 inline constexpr const char* kTopicIngested = "vector_ingested";
 inline constexpr const char* kTopicResults = "doc_results";
+inline constexpr const char* kTopicReview = "doc_review";
+// The header of a doc_review message that says why the gate held it.
+inline constexpr const char* kHeaderReviewReason = "review_reason";
 // The ledger of replayed dead letters (`sluice dlq replay`).
 inline constexpr const char* kTopicDlqLedger = "sluice.dlq.replayed";
 
@@ -82,7 +92,13 @@ struct Work {
   std::vector<std::pair<std::string, double>> stage_ms;
   std::vector<std::string> blobs;          // claim-check blobs to remove once the document is indexed
   std::string payload_blob, payload_hash;  // set when the payload is in the blob store
+  int empty_pages = 0;                     // pages that gave no text, even after OCR
+  std::optional<OcrSummary> ocr;           // when OCR read any page
+  std::string review_reason;               // why the quality gate held it (doc_review, and after release)
 };
+
+// Why the quality gate holds a parsed document ("" when it passes): see above.
+std::string quality_gate_reason(const parse::ParsedDocument& doc, const PipelineSettings& settings);
 
 std::string encode_work(const Work& w, std::string_view payload);
 // The envelope and its inline payload (empty when payload_blob is set).

@@ -78,6 +78,7 @@ Result<std::optional<StatusEvent>> status_event_of(const queue::Message& m) {
     switch (r.status) {
       case pipeline::ResultStatus::kSuccess: e.status = DocStatus::kIndexed; break;
       case pipeline::ResultStatus::kSkipped: e.status = DocStatus::kSkipped; break;
+      case pipeline::ResultStatus::kReview: e.status = DocStatus::kReview; break;
       case pipeline::ResultStatus::kFailed:
         e.status = DocStatus::kFailed;
         if (r.error) {

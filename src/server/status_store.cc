@@ -1,6 +1,6 @@
 // The status store's SQLite schema and the rule that keeps a run's status moving forward.
 //
-// Each status has a rank: queued 1, parsed 2, embedded 3, final (indexed, failed, skipped) 9, and
+// Each status has a rank: queued 1, parsed 2, embedded 3, final (indexed, failed, skipped, review) 9, and
 // retrying the rank of the stage that will try again (parse 1, embed 2, index 3). An event changes
 // its run's status only when its rank is at least the run's, so a late "queued" never hides
 // "indexed", while "retrying" after "parsed" (the embed stage failed) does show.
@@ -17,9 +17,9 @@ namespace {
 using index::sqlite::Db;
 using index::sqlite::Txn;
 
-constexpr std::array<DocStatus, 7> kStatuses = {
-    DocStatus::kQueued,  DocStatus::kRetrying, DocStatus::kParsed, DocStatus::kEmbedded,
-    DocStatus::kIndexed, DocStatus::kFailed,   DocStatus::kSkipped};
+constexpr std::array<DocStatus, 8> kStatuses = {
+    DocStatus::kQueued,  DocStatus::kRetrying, DocStatus::kParsed,  DocStatus::kEmbedded,
+    DocStatus::kIndexed, DocStatus::kFailed,   DocStatus::kSkipped, DocStatus::kReview};
 constexpr int kFinalRank = 9;
 
 int rank_of(const StatusEvent& e) {
@@ -108,6 +108,7 @@ std::string_view doc_status_name(DocStatus s) {
     case DocStatus::kIndexed: return "indexed";
     case DocStatus::kFailed: return "failed";
     case DocStatus::kSkipped: return "skipped";
+    case DocStatus::kReview: return "review";
   }
   return "queued";
 }
@@ -120,7 +121,8 @@ std::optional<DocStatus> parse_doc_status(std::string_view s) {
 }
 
 bool is_final(DocStatus s) {
-  return s == DocStatus::kIndexed || s == DocStatus::kFailed || s == DocStatus::kSkipped;
+  return s == DocStatus::kIndexed || s == DocStatus::kFailed || s == DocStatus::kSkipped ||
+         s == DocStatus::kReview;
 }
 
 std::span<const DocStatus> all_doc_statuses() {

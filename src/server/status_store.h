@@ -32,7 +32,9 @@ class Db;
 namespace sluice::server {
 
 // A document's status. kRetrying: a stage failed with a retriable error and will try again.
-enum class DocStatus { kQueued, kRetrying, kParsed, kEmbedded, kIndexed, kFailed, kSkipped };
+// kReview: held by the quality gate (final until `sluice review release`, whose indexed result,
+// final too, then replaces it in the same run).
+enum class DocStatus { kQueued, kRetrying, kParsed, kEmbedded, kIndexed, kFailed, kSkipped, kReview };
 std::string_view doc_status_name(DocStatus s);
 std::optional<DocStatus> parse_doc_status(std::string_view s);
 bool is_final(DocStatus s);

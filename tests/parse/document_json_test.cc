@@ -1,4 +1,5 @@
-// ParsedDocument's JSON form round-trips, Chinese text and all, and rejects unknown block kinds.
+// ParsedDocument's JSON form round-trips, Chinese text and OCR pages and all, and rejects unknown
+// block kinds.
 #include <gtest/gtest.h>
 
 #include "parse/document.h"
@@ -12,6 +13,8 @@ TEST(ParsedDocumentJson, RoundTrip) {
   d.title = "用户手册";
   d.encoding = "utf-8";
   d.pages = 2;
+  d.empty_pages = 1;
+  d.ocr = {{1, 88.5, false}, {2, 0, true}};
   d.warnings = {"page 2 has no text"};
   d.blocks = {{BlockKind::kHeading, 1, "第一章 安装", 1},
               {BlockKind::kParagraph, 0, "Install with apt.", 1},
@@ -23,6 +26,10 @@ TEST(ParsedDocumentJson, RoundTrip) {
   EXPECT_EQ(back->title, "用户手册");
   EXPECT_EQ(back->pages, 2);
   EXPECT_EQ(back->warnings, d.warnings);
+  EXPECT_EQ(back->empty_pages, 1);
+  EXPECT_EQ(back->ocr, d.ocr);
+  ASSERT_TRUE(mean_ocr_confidence(*back).has_value());
+  EXPECT_DOUBLE_EQ(*mean_ocr_confidence(*back), 88.5);  // the empty page does not count
   ASSERT_EQ(back->blocks.size(), 4u);
   for (size_t i = 0; i < 4; ++i) {
     EXPECT_EQ(back->blocks[i].kind, d.blocks[i].kind);

@@ -86,10 +86,15 @@ TEST_F(PdfParser, ChineseCidFontNeedsPopplerData) {
   sluice::test::expect_golden("parse/chinese_cid.pdf.txt", render(doc));
 }
 
+// With OCR off (tests/parse/ocr_test.cc has it on).
 TEST_F(PdfParser, PageWithoutTextIsAWarning) {
-  ParsedDocument doc = parse_ok(pdf_parser(), "scanned_page.pdf");
+  ParseOptions never;
+  never.ocr.mode = OcrMode::kNever;
+  ParsedDocument doc = parse_ok(pdf_parser(), "scanned_page.pdf", never);
   EXPECT_EQ(doc.pages, 2);
-  EXPECT_EQ(doc.warnings, std::vector<std::string>{"page 2 has no text (scanned? OCR comes later)"});
+  EXPECT_EQ(doc.empty_pages, 1);
+  EXPECT_EQ(doc.warnings,
+            std::vector<std::string>{"page 2 has no text layer (scanned?) and OCR is off (--ocr never)"});
   sluice::test::expect_golden("parse/scanned_page.pdf.txt", render(doc));
 }
 

@@ -153,10 +153,15 @@ TEST(DetectFormat, MagicBytes) {
   Result<std::string> xlsx = detect_format(std::string("PK\x03\x04....xl/workbook.xml", 24), "a.xlsx");
   ASSERT_FALSE(xlsx.is_ok());
   EXPECT_EQ(xlsx.status().message(), "unsupported format: looks like an Excel (XLSX) workbook");
-  Result<std::string> png = detect_format("\x89PNG\r\n\x1A\n....", "photo.txt");
-  ASSERT_FALSE(png.is_ok());
-  EXPECT_EQ(png.status().error_class(), ErrorClass::kBadInput);
-  EXPECT_EQ(png.status().message(), "unsupported format: looks like a PNG image");
+  // The images OCR reads, whatever their name says; other images are refused by name.
+  EXPECT_EQ(detect_format("\x89PNG\r\n\x1A\n....", "photo.txt").value(), "png");
+  EXPECT_EQ(detect_format("\xFF\xD8\xFF\xE0....", "scan").value(), "jpeg");
+  EXPECT_EQ(detect_format(std::string("II*\0....", 8), "a.pdf").value(), "tiff");
+  EXPECT_EQ(detect_format(std::string("MM\0*....", 8), "").value(), "tiff");
+  Result<std::string> gif = detect_format("GIF89a....", "anim.gif");
+  ASSERT_FALSE(gif.is_ok());
+  EXPECT_EQ(gif.status().error_class(), ErrorClass::kBadInput);
+  EXPECT_EQ(gif.status().message(), "unsupported format: looks like a GIF image");
 }
 
 TEST(DetectFormat, ContentBeatsTheName) {
