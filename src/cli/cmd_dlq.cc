@@ -105,12 +105,15 @@ int run_list(queue::Queue& q, const DlqFlags& f) {
 // ------------------------------------------------------------------------------------------------
 // replay
 
+HeldWords words(const DlqFlags& f) {
+  return {"dead letter", "dead letters", "replayed", "replay", scope_name(f.topic), "sluice dlq list"};
+}
+
 // The dead letters --doc/--all choose, not yet replayed, oldest first.
 Result<std::vector<const DeadLetter*>> choose(const std::vector<DeadLetter>& letters, const DlqFlags& f) {
   std::vector<const DeadLetter*> all;
   for (const DeadLetter& d : letters) all.push_back(&d);
-  return choose_held(all, f.docs, f.all,
-                     {"dead letter", "dead letters", "replayed", scope_name(f.topic), "sluice dlq list"});
+  return choose_held(all, f.docs, f.all, words(f));
 }
 
 int run_replay(queue::Queue& q, const DlqFlags& f) {
@@ -162,30 +165,7 @@ int run_replay(queue::Queue& q, const DlqFlags& f) {
     if (!parts.empty()) out += ": " + parts;
     out += "\n";
   }
-  int code = print_or_fail(out);
-
-  if (!r.send_error.is_ok()) {
-    int c = report(r.send_error);
-    std::fprintf(stderr, "sluice: %zu of %zu chosen dead letters were not replayed; run the replay again\n",
-                 chosen.size() - r.replayed.size(), chosen.size());
-    if (code == kExitOk) code = c;
-  }
-  if (!r.ledger_error.is_ok()) {
-    report(r.ledger_error);
-    std::fprintf(stderr,
-                 "sluice: %zu replayed dead letters are not recorded as replayed; a second replay would send "
-                 "them again\n",
-                 r.replayed.size() - r.recorded());
-    code = kExitFailure;
-  }
-  return code;
-}
-
-QueueFlags merged(const DlqFlags& f) {
-  QueueFlags q = f.queue;
-  if (q.queue.empty()) q.queue = f.parent.queue;
-  if (q.data.empty()) q.data = f.parent.data;
-  return q;
+  return finish_send(r, chosen.size(), print_or_fail(out), words(f));
 }
 
 }  // namespace
@@ -214,7 +194,7 @@ Command add_dlq_command(CLI::App& root) {
   replay->add_flag("--json", flags->json, "Print one JSON object per replayed dead letter per line");
 
   return {app, [flags, list, replay] {
-            auto q = open_queue(merged(*flags));
+            auto q = open_queue(merge_queue_flags(flags->queue, flags->parent));
             if (!q.is_ok()) return report(q.status());
             if (list->parsed()) return run_list(**q, *flags);
             if (replay->parsed()) return run_replay(**q, *flags);

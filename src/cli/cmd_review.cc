@@ -34,8 +34,8 @@ struct ReviewFlags {
 };
 
 const HeldWords& words() {
-  static const HeldWords w{"held document", "held documents", "released", pipeline::kTopicReview,
-                           "sluice review list"};
+  static const HeldWords w{"held document", "held documents",       "released",
+                           "release",       pipeline::kTopicReview, "sluice review list"};
   return w;
 }
 
@@ -149,30 +149,7 @@ int run_release(queue::Queue& q, const ReviewFlags& f) {
           (r.replayed.size() == 1 ? "" : "s") + " to " + pipeline::kTopicParsed +
           " (embed and index take them from there)\n";
   }
-  int code = print_or_fail(out);
-  if (!r.send_error.is_ok()) {
-    int c = report(r.send_error);
-    std::fprintf(stderr, "sluice: %zu of %zu chosen documents were not released; run the release again\n",
-                 chosen.size() - r.replayed.size(), chosen.size());
-    if (code == kExitOk) code = c;
-  }
-  if (!r.ledger_error.is_ok()) {
-    report(r.ledger_error);
-    std::fprintf(
-        stderr,
-        "sluice: %zu released documents are not recorded as released; a second release would send them "
-        "again\n",
-        r.replayed.size() - r.recorded());
-    code = kExitFailure;
-  }
-  return code;
-}
-
-QueueFlags merged(const ReviewFlags& f) {
-  QueueFlags q = f.queue;
-  if (q.queue.empty()) q.queue = f.parent.queue;
-  if (q.data.empty()) q.data = f.parent.data;
-  return q;
+  return finish_send(r, chosen.size(), print_or_fail(out), words());
 }
 
 }  // namespace
@@ -198,7 +175,7 @@ Command add_review_command(CLI::App& root) {
   release->add_flag("--json", flags->json, "Print one JSON object per released document per line");
 
   return {app, [flags, list, release] {
-            auto q = open_queue(merged(*flags));
+            auto q = open_queue(merge_queue_flags(flags->queue, flags->parent));
             if (!q.is_ok()) return report(q.status());
             if (list->parsed()) return run_list(**q, *flags);
             if (release->parsed()) return run_release(**q, *flags);

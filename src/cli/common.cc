@@ -44,6 +44,13 @@ void add_queue_options(CLI::App& app, QueueFlags& flags) {
                  "Directory of the embedded parts (env SLUICE_DATA; default ./sluice-data)");
 }
 
+QueueFlags merge_queue_flags(const QueueFlags& own, const QueueFlags& parent) {
+  QueueFlags q = own;
+  if (q.queue.empty()) q.queue = parent.queue;
+  if (q.data.empty()) q.data = parent.data;
+  return q;
+}
+
 QueueFlags& root_queue_flags() {
   static QueueFlags flags;
   return flags;

@@ -58,6 +58,8 @@ struct QueueFlags {
 
 // Adds --queue and --data to a command.
 void add_queue_options(CLI::App& app, QueueFlags& flags);
+// A subcommand's own --queue/--data over those given to its parent (`sluice dlq --data D list`).
+QueueFlags merge_queue_flags(const QueueFlags& own, const QueueFlags& parent);
 // The flags given before the command's name (`sluice --data DIR topics`); a command's own flags
 // win over these.
 QueueFlags& root_queue_flags();

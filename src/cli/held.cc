@@ -78,4 +78,22 @@ Result<std::vector<const DeadLetter*>> choose_held(const std::vector<const DeadL
   return chosen;
 }
 
+int finish_send(const pipeline::ReplayResult& r, size_t chosen, int code, const HeldWords& words) {
+  if (!r.send_error.is_ok()) {
+    int c = report(r.send_error);
+    std::fprintf(stderr, "sluice: %zu of %zu chosen %s were not %s; run the %s again\n",
+                 chosen - r.replayed.size(), chosen, words.many.c_str(), words.sent.c_str(),
+                 words.send.c_str());
+    if (code == kExitOk) code = c;
+  }
+  if (!r.ledger_error.is_ok()) {
+    report(r.ledger_error);
+    std::fprintf(stderr, "sluice: %zu %s %s are not recorded as %s; a second %s would send them again\n",
+                 r.replayed.size() - r.recorded(), words.sent.c_str(), words.many.c_str(), words.sent.c_str(),
+                 words.send.c_str());
+    code = kExitFailure;
+  }
+  return code;
+}
+
 }  // namespace sluice::cli

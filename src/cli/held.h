@@ -26,6 +26,7 @@ struct HeldWords {
   std::string one;       // "dead letter", "held document"
   std::string many;      // "dead letters", "held documents"
   std::string sent;      // "replayed", "released"
+  std::string send;      // "replay", "release": the command to run again
   std::string scope;     // "any dead-letter topic", "doc_review"
   std::string list_cmd;  // "sluice dlq list"
 };
@@ -36,5 +37,10 @@ struct HeldWords {
 [[nodiscard]] Result<std::vector<const pipeline::DeadLetter*>> choose_held(
     const std::vector<const pipeline::DeadLetter*>& held, const std::vector<std::string>& docs, bool all,
     const HeldWords& words);
+
+// After a send: says on stderr what a partial send (r.send_error) or an unrecorded one
+// (r.ledger_error) leaves to do, and returns the exit code — `code` (the output's) unless one of
+// those failed.
+int finish_send(const pipeline::ReplayResult& r, size_t chosen, int code, const HeldWords& words);
 
 }  // namespace sluice::cli
