@@ -254,6 +254,23 @@ Result<ServerUri> split_server_uri(std::string_view uri, std::string_view scheme
   return out;
 }
 
+std::string percent_encode(std::string_view s, bool keep_slash) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+        c == '.' || c == '~' || (c == '/' && keep_slash)) {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 0xf];
+    }
+  }
+  return out;
+}
+
 Result<std::string> percent_decode(std::string_view s, std::string_view what) {
   std::string out;
   out.reserve(s.size());

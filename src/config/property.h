@@ -52,6 +52,11 @@ struct QueryPair {
 };
 std::vector<QueryPair> split_query(std::string_view query);
 
+// RFC 3986 percent-encoding: A-Z a-z 0-9 '-' '_' '.' '~' stay, every other byte is %XX (upper-case
+// hex, as AWS's SigV4 wants too); '/' stays when keep_slash (an object key's path). Safe for a path
+// segment or a query value: the result cannot change the URI's structure.
+std::string percent_encode(std::string_view s, bool keep_slash = false);
+
 // %XX decoding of a URI part, so a password may hold '&', '=', '@' or '%'; '+' stays '+' (SASL
 // mechanisms and base64 secrets use it). `what` names the part in the error.
 [[nodiscard]] Result<std::string> percent_decode(std::string_view s, std::string_view what);

@@ -76,23 +76,6 @@ std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-// A path segment with everything but RFC 3986's unreserved characters %-encoded, so a tenant or
-// database name cannot change the request's path.
-std::string path_segment(std::string_view s) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 // Non-throwing readers of Chroma's answers.
 std::string str_of(const json& obj, const char* key) {
   if (!obj.is_object()) return {};
@@ -149,7 +132,8 @@ class ChromaIndex final : public Index {
 
  private:
   std::string db_path() const {
-    return "/api/v2/tenants/" + path_segment(s_.tenant) + "/databases/" + path_segment(s_.database);
+    return "/api/v2/tenants/" + config::percent_encode(s_.tenant) + "/databases/" +
+           config::percent_encode(s_.database);
   }
   std::string op_path(const std::string& collection_id, std::string_view op) const {
     return db_path() + "/collections/" + collection_id + "/" + std::string(op);
@@ -221,11 +205,12 @@ Status ChromaIndex::ensure_tenant_and_database() {
     if ((resp.status >= 200 && resp.status < 300) || resp.status == 409) return Status::ok();
     return store::http_status_error(http_->options(), s_.base_url, req, resp);
   };
-  SLUICE_ASSIGN_OR_RETURN(bool tenant, exists("/api/v2/tenants/" + path_segment(s_.tenant)));
+  SLUICE_ASSIGN_OR_RETURN(bool tenant, exists("/api/v2/tenants/" + config::percent_encode(s_.tenant)));
   if (!tenant) SLUICE_RETURN_IF_ERROR(create("/api/v2/tenants", s_.tenant));
   SLUICE_ASSIGN_OR_RETURN(bool database, exists(db_path()));
   if (!database) {
-    SLUICE_RETURN_IF_ERROR(create("/api/v2/tenants/" + path_segment(s_.tenant) + "/databases", s_.database));
+    SLUICE_RETURN_IF_ERROR(
+        create("/api/v2/tenants/" + config::percent_encode(s_.tenant) + "/databases", s_.database));
   }
   return Status::ok();
 }

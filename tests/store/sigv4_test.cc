@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include "config/property.h"
+
 namespace sluice::store::s3 {
 namespace {
 
@@ -69,14 +71,15 @@ TEST(SigV4, Sha256AndHmacPrimitives) {
 }
 
 TEST(SigV4, UriEncoding) {
-  EXPECT_EQ(uri_encode("AZaz09-_.~", true), "AZaz09-_.~");
-  EXPECT_EQ(uri_encode("a b", true), "a%20b");  // never '+'
-  EXPECT_EQ(uri_encode("a+b=c&d", true), "a%2Bb%3Dc%26d");
-  EXPECT_EQ(uri_encode("dir/file name.txt", false), "dir/file%20name.txt");
-  EXPECT_EQ(uri_encode("dir/file", true), "dir%2Ffile");
-  EXPECT_EQ(uri_encode("*", true), "%2A");
-  EXPECT_EQ(uri_encode("\xE6\x96\x87", false), "%E6%96%87");  // UTF-8 bytes, upper-case hex
-  EXPECT_EQ(uri_encode("%", true), "%25");
+  EXPECT_EQ(config::percent_encode("AZaz09-_.~"), "AZaz09-_.~");
+  EXPECT_EQ(config::percent_encode("a b"), "a%20b");  // never '+'
+  EXPECT_EQ(config::percent_encode("a+b=c&d"), "a%2Bb%3Dc%26d");
+  EXPECT_EQ(config::percent_encode("dir/file name.txt", /*keep_slash=*/true), "dir/file%20name.txt");
+  EXPECT_EQ(config::percent_encode("dir/file"), "dir%2Ffile");
+  EXPECT_EQ(config::percent_encode("*"), "%2A");
+  EXPECT_EQ(config::percent_encode("\xE6\x96\x87", /*keep_slash=*/true),
+            "%E6%96%87");  // UTF-8 bytes, upper-case hex
+  EXPECT_EQ(config::percent_encode("%"), "%25");
 }
 
 TEST(SigV4, CanonicalQuery) {

@@ -827,7 +827,7 @@ class S3Store final : public BlobStore {
     Transfer t{h, &req, &resp, {}};
     const std::string host = c_.request_host();
     const std::string path = c_.request_path(req.key);
-    std::string url = c_.scheme + "://" + host + uri_encode(path, false);
+    std::string url = c_.scheme + "://" + host + config::percent_encode(path, /*keep_slash=*/true);
     const std::string cq = canonical_query(req.query);
     if (!cq.empty()) url += "?" + cq;
 

@@ -8,6 +8,8 @@
 #include <cctype>
 #include <ctime>
 
+#include "config/property.h"
+
 namespace sluice::store::s3 {
 namespace {
 
@@ -35,27 +37,10 @@ std::string trim_collapse(std::string_view v) {
 
 }  // namespace
 
-std::string uri_encode(std::string_view s, bool encode_slash) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(s.size());
-  for (unsigned char c : s) {
-    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-        c == '.' || c == '~' || (c == '/' && !encode_slash)) {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 0xf];
-    }
-  }
-  return out;
-}
-
 std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query) {
   std::vector<std::pair<std::string, std::string>> enc;
   enc.reserve(query.size());
-  for (const auto& [k, v] : query) enc.emplace_back(uri_encode(k, true), uri_encode(v, true));
+  for (const auto& [k, v] : query) enc.emplace_back(config::percent_encode(k), config::percent_encode(v));
   std::sort(enc.begin(), enc.end());
   std::string out;
   for (const auto& [k, v] : enc) {
@@ -113,9 +98,10 @@ Signature sign(const SignRequest& req, const Credentials& creds) {
     signed_headers += k;
   }
   Signature s;
-  s.canonical_request = req.method + "\n" + uri_encode(req.path.empty() ? "/" : req.path, false) + "\n" +
-                        canonical_query(req.query) + "\n" + canonical_headers + "\n" + signed_headers + "\n" +
-                        req.payload_hash;
+  s.canonical_request = req.method + "\n" +
+                        config::percent_encode(req.path.empty() ? "/" : req.path, /*keep_slash=*/true) +
+                        "\n" + canonical_query(req.query) + "\n" + canonical_headers + "\n" + signed_headers +
+                        "\n" + req.payload_hash;
   const std::string date = req.amz_date.substr(0, 8);
   const std::string scope = date + "/" + req.region + "/" + req.service + "/aws4_request";
   s.string_to_sign =

@@ -39,10 +39,6 @@ struct Signature {
   std::string authorization;  // the Authorization header's value
 };
 
-// RFC 3986 percent-encoding as AWS wants it: A-Z a-z 0-9 '-' '_' '.' '~' stay, every other byte is
-// %XX (upper-case hex); '/' stays when encode_slash is false (object key paths).
-std::string uri_encode(std::string_view s, bool encode_slash);
-
 // "a=1&b=2": names and values encoded, sorted by encoded name then value; "a=" for empty values.
 std::string canonical_query(const std::vector<std::pair<std::string, std::string>>& query);
 
