@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "e2e/sluice_runner.h"
-#include "support/ports.h"
+#include "support/child_server.h"
 
 namespace sluice::test {
 namespace {

@@ -102,7 +102,7 @@ TEST(ChromaUri, BadUrisAreRefusedSayingWhy) {
 }
 
 TEST(ChromaIndexDown, ServerNotRunningIsRetriableAndNamesTheUrl) {
-  const int port = testing::ChromaServer::free_port();  // nothing listens there
+  const int port = testing::free_loopback_port();  // nothing listens there
   const std::string url = "http://127.0.0.1:" + std::to_string(port);
   auto r = open_index("chroma://127.0.0.1:" + std::to_string(port) + "/docs", 8, "test:8");
   ASSERT_FALSE(r.is_ok());

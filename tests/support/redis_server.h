@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "support/ports.h"
+#include "support/child_server.h"
 
 namespace sluice::testing {
 

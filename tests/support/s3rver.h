@@ -26,7 +26,7 @@
 
 #include "base/status.h"
 #include "store/blob_store.h"
-#include "support/ports.h"
+#include "support/child_server.h"
 
 namespace sluice::testing {
 
@@ -63,79 +63,40 @@ class S3rver {
   static constexpr const char* kAccessKey = "S3RVER";
   static constexpr const char* kSecretKey = "S3RVER";
 
-  explicit S3rver(std::string bucket = "sluice-test") : bucket_(std::move(bucket)) {}
+  explicit S3rver(std::string bucket = "sluice-test")
+      : bucket_(std::move(bucket)),
+        server_({.name = "s3rver",
+                 .program = program(),
+                 .args =
+                     [this](const std::string& data, int port) {
+                       return std::vector<std::string>{
+                           "--directory",        data,       "--address",          "127.0.0.1", "--port",
+                           std::to_string(port), "--silent", "--configure-bucket", bucket_};
+                     },
+                 // s3rver's ListObjectsV2 continuation tokens are DES-encrypted, which Node's OpenSSL
+                 // 3 has only in its legacy provider; without it every truncated listing is a 500.
+                 .env = {{"NODE_OPTIONS", "--openssl-legacy-provider"}},
+                 // Ready when it answers an HTTP request (it makes the bucket before it listens).
+                 .ready = [](int port) { return http_answers(port); }}) {}
   S3rver(const S3rver&) = delete;
   S3rver& operator=(const S3rver&) = delete;
-  ~S3rver() {
-    if (::getpid() != owner_) return;  // a forked child exiting: the server is its parent's
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    if (!dir_.empty() && std::getenv("SLUICE_KEEP_TEST_DIRS") == nullptr) {
-      std::error_code ec;
-      std::filesystem::remove_all(dir_, ec);
-    }
-  }
 
   // The s3rver program that `npm ci` installs in the source tree (scripts/setup.sh runs it).
   static std::string program() { return std::string(SLUICE_SOURCE_DIR) + "/node_modules/.bin/s3rver"; }
   static bool installed() { return ::access(program().c_str(), X_OK) == 0; }
 
   // Starts the server. Code::kUnsupported when s3rver is not installed.
-  [[nodiscard]] Status start() {
-    if (!installed()) return Status::unsupported(program() + " is missing (run npm ci in the source tree)");
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern =
-        std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/sluice-s3rver-XXXXXX";
-    if (::mkdtemp(pattern.data()) == nullptr) return Status::io_error("mkdtemp " + pattern);
-    dir_ = pattern;
-    std::error_code ec;
-    std::filesystem::create_directories(dir_ + "/data", ec);
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      port_ = free_loopback_port();
-      pid_ = ::fork();
-      if (pid_ < 0) return Status::io_error("fork for s3rver");
-      if (pid_ == 0) {
-        int log = ::open((dir_ + "/s3rver.log").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (log >= 0) {
-          ::dup2(log, 1);
-          ::dup2(log, 2);
-        }
-        std::vector<std::string> args = {
-            program(), "--directory",         dir_ + "/data", "--address",          "127.0.0.1",
-            "--port",  std::to_string(port_), "--silent",     "--configure-bucket", bucket_};
-        // s3rver's ListObjectsV2 continuation tokens are DES-encrypted, which Node's OpenSSL 3
-        // has only in its legacy provider; without it every truncated listing is a 500.
-        ::setenv("NODE_OPTIONS", "--openssl-legacy-provider", 1);
-        std::vector<char*> argv;
-        for (auto& a : args) argv.push_back(a.data());
-        argv.push_back(nullptr);
-        ::execv(argv[0], argv.data());
-        ::_exit(127);
-      }
-      if (wait_ready()) return {};
-      if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-        pid_ = -1;
-      }
-    }
-    return Status::unavailable("s3rver did not answer on 127.0.0.1:" + std::to_string(port_) + " (log in " +
-                               dir_ + "/s3rver.log)");
-  }
+  [[nodiscard]] Status start() { return server_.start(); }
 
-  int port() const { return port_; }
+  int port() const { return server_.port(); }
   const std::string& bucket() const { return bucket_; }
-  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port()); }
   // "s3://BUCKET/PREFIX?endpoint=..." (plus more query parameters when given).
   std::string uri(const std::string& prefix, const std::string& query = "") const {
     return "s3://" + bucket_ + (prefix.empty() ? "" : "/" + prefix) + "?endpoint=" + endpoint() +
            (query.empty() ? "" : "&" + query);
   }
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return server_.dir(); }
   // What a `sluice` child needs to reach the server: its credentials and endpoint.
   std::vector<std::pair<std::string, std::string>> sluice_env() const {
     return {{"AWS_ACCESS_KEY_ID", kAccessKey},
@@ -158,16 +119,8 @@ class S3rver {
   }
 
  private:
-  // Ready when it answers an HTTP request (it makes the bucket before it listens).
-  bool wait_ready() {
-    return wait_child_ready(&pid_, std::chrono::seconds(30), [this] { return http_answers(port_); });
-  }
-
-  std::string bucket_;
-  std::string dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-  pid_t owner_ = ::getpid();
+  const std::string bucket_;  // before server_, whose arguments name it
+  ChildServer server_;
 };
 
 inline Result<std::unique_ptr<store::BlobStore>> S3rver::open_store(const std::string& prefix) const {
