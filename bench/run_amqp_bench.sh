@@ -14,20 +14,10 @@
 # Usage: bench/run_amqp_bench.sh [--quick] [--repeats N] [BUILD_DIR]
 set -euo pipefail
 
-QUICK=0
-REPEATS=3
-BUILD=""
-while (($#)); do
-  case "$1" in
-    --quick) QUICK=1 ;;
-    --repeats) REPEATS="$2"; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) BUILD="$1" ;;
-  esac
-  shift
-done
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="${BUILD:-$ROOT/build}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_amqp_bench "$@"
+BUILD="$(cd "${BENCH_ARG:-$ROOT/build}" && pwd)"  # absolute: servers below chdir
+bench_repeats 3 1
 for b in "$BUILD/bench/amqp_bench" "$BUILD/sluice"; do
   if [[ ! -x "$b" ]]; then
     echo "run_amqp_bench: $b is missing; build it first (ninja -C $BUILD amqp_bench sluice)" >&2
@@ -36,7 +26,7 @@ for b in "$BUILD/bench/amqp_bench" "$BUILD/sluice"; do
 done
 MESSAGES=500000
 CORPUS=/usr/share/doc/python3.11/html
-if ((QUICK)); then MESSAGES=50000; REPEATS=1; CORPUS=/usr/share/doc/python3.11/html/tutorial; fi
+if ((QUICK)); then MESSAGES=50000; CORPUS=/usr/share/doc/python3.11/html/tutorial; fi
 if [[ ! -d "$CORPUS" ]]; then bash "$ROOT/scripts/setup.sh" --manuals >/dev/null; fi
 WORK="$(mktemp -d "$BUILD/amqp-bench.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT

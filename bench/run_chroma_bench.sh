@@ -13,22 +13,10 @@
 # Usage: bench/run_chroma_bench.sh [--quick] [--repeats N] [BUILD_DIR] [-- chroma_bench args...]
 set -euo pipefail
 
-QUICK=0
-REPEATS=3
-BUILD=""
-EXTRA=()
-while (($#)); do
-  case "$1" in
-    --quick) QUICK=1 ;;
-    --repeats) REPEATS="$2"; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    --) shift; EXTRA=("$@"); break ;;
-    *) BUILD="$1" ;;
-  esac
-  shift
-done
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="${BUILD:-$ROOT/build}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_chroma_bench "$@"
+BUILD="$(cd "${BENCH_ARG:-$ROOT/build}" && pwd)"  # absolute: servers below chdir
+bench_repeats 3 1
 for b in "$BUILD/bench/chroma_bench" "$ROOT/node_modules/.bin/chroma"; do
   if [[ ! -x "$b" ]]; then
     echo "run_chroma_bench: $b is missing (ninja -C $BUILD chroma_bench; npm ci for chroma)" >&2

@@ -52,50 +52,26 @@
 # 2 on bad usage.
 set -euo pipefail
 
-QUICK=0
 SKIP100K=0
 KEEP=0
-SLUICE=""
 ARGS=()
-EXTRA=()
-while (($#)); do
+bench_option() {
   case "$1" in
-    --quick) QUICK=1 ;;
-    --skip-100k) SKIP100K=1; ARGS+=("$1") ;;
-    --keep) KEEP=1 ;;
-    --repeats | --search-repeats | --workers)
+    --skip-100k) SKIP100K=1; ARGS+=("$1"); BENCH_TOOK=1 ;;
+    --keep) KEEP=1; BENCH_TOOK=1 ;;
+    --repeats | --search-repeats | --workers)  # for ingest_bench.py
       if (($# < 2)); then
         echo "run_ingest_bench: $1 needs a value" >&2
         exit 2
       fi
       ARGS+=("$1" "$2")
-      shift
-      ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    --)
-      shift
-      EXTRA=("$@")
-      break
-      ;;
-    -*)
-      echo "run_ingest_bench: unknown option $1 (see --help)" >&2
-      exit 2
-      ;;
-    *)
-      if [[ -n "$SLUICE" ]]; then
-        echo "run_ingest_bench: more than one sluice path given" >&2
-        exit 2
-      fi
-      SLUICE="$1"
+      BENCH_TOOK=2
       ;;
   esac
-  shift
-done
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_ingest_bench "$@"
+SLUICE="$BENCH_ARG"
 if [[ -z "$SLUICE" ]]; then SLUICE="$ROOT/build/sluice"; fi
 if [[ ! -x "$SLUICE" ]]; then
   echo "run_ingest_bench: no sluice at $SLUICE; build it first, e.g." >&2

@@ -16,20 +16,10 @@
 # Usage: bench/run_kafka_bench.sh [--quick] [--repeats N] [BUILD_DIR]
 set -euo pipefail
 
-QUICK=0
-REPEATS=3
-BUILD=""
-while (($#)); do
-  case "$1" in
-    --quick) QUICK=1 ;;
-    --repeats) REPEATS="$2"; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) BUILD="$1" ;;
-  esac
-  shift
-done
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="${BUILD:-$ROOT/build}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_kafka_bench "$@"
+BUILD="$(cd "${BENCH_ARG:-$ROOT/build}" && pwd)"  # absolute: servers below chdir
+bench_repeats 3 1
 for b in "$BUILD/bench/kafka_bench" "$BUILD/sluice" "$BUILD/sluice-kafka-mock"; do
   if [[ ! -x "$b" ]]; then
     echo "run_kafka_bench: $b is missing; build it first (ninja -C $BUILD kafka_bench sluice sluice-kafka-mock)" >&2
@@ -38,7 +28,7 @@ for b in "$BUILD/bench/kafka_bench" "$BUILD/sluice" "$BUILD/sluice-kafka-mock"; 
 done
 
 MESSAGES=1000000
-if ((QUICK)); then MESSAGES=50000; REPEATS=1; fi
+if ((QUICK)); then MESSAGES=50000; fi
 WORK="$(mktemp -d "$BUILD/kafka-bench.XXXXXX")"
 MOCK_PID=""
 cleanup() {

@@ -3,7 +3,7 @@
 # the same run, and sluice's character accuracy on clean English pages; judges the targets (which
 # live here only, never in tests).
 #
-# Usage: bench/run_ocr_bench.sh [--quick] [PATH/TO/ocr_bench] [-- extra ocr_bench flags]
+# Usage: bench/run_ocr_bench.sh [--quick] [--repeats N] [PATH/TO/ocr_bench] [-- extra ocr_bench flags]
 #
 # Builds nothing: ocr_bench comes from $1 or build/bench/ocr_bench. It renders pages 5-10 of the
 # libtasn1 manual (Debian's libtasn1-doc) with `pdftoppm -gray -r 300`, then, 3 times for 1 and for
@@ -21,37 +21,9 @@
 # 2 on bad usage. Needs tesseract (tesseract-ocr), pdftoppm/pdftotext (poppler-utils), python3.
 set -euo pipefail
 
-QUICK=0
-BENCH=""
-EXTRA=()
-while (($#)); do
-  case "$1" in
-    --quick) QUICK=1 ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    --)
-      shift
-      EXTRA=("$@")
-      break
-      ;;
-    -*)
-      echo "run_ocr_bench: unknown option $1 (see --help)" >&2
-      exit 2
-      ;;
-    *)
-      if [[ -n "$BENCH" ]]; then
-        echo "run_ocr_bench: more than one ocr_bench path given" >&2
-        exit 2
-      fi
-      BENCH="$1"
-      ;;
-  esac
-  shift
-done
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_ocr_bench "$@"
+BENCH="$BENCH_ARG"
 if [[ -z "$BENCH" ]]; then BENCH="$ROOT/build/bench/ocr_bench"; fi
 if [[ ! -x "$BENCH" ]]; then
   echo "run_ocr_bench: $BENCH is not built (ninja -C build ocr_bench)" >&2
@@ -66,6 +38,7 @@ done
 
 ARGS=(--work "$ROOT/build")
 if ((QUICK)); then ARGS+=(--quick); fi
+if [[ -n "$REPEATS" ]]; then ARGS+=(--repeats "$REPEATS"); fi
 OUT="$(mktemp)"
 trap 'rm -f "$OUT"' EXIT
 if ! "$BENCH" "${ARGS[@]}" "${EXTRA[@]}" | tee "$OUT"; then

@@ -2,7 +2,7 @@
 # run_queue_bench.sh: benchmarks sluice's `log` queue backend next to Redis Streams on this machine
 # and judges the performance targets (which live here only, never in tests).
 #
-# Usage: bench/run_queue_bench.sh [--quick] [PATH/TO/log_bench] [-- extra log_bench flags]
+# Usage: bench/run_queue_bench.sh [--quick] [--repeats N] [PATH/TO/log_bench] [-- extra log_bench flags]
 #
 # Builds nothing: log_bench comes from $1 or build/bench/log_bench. Steps:
 #   1. Starts a throw-away redis-server (no persistence: --save '' --appendonly no) on a free
@@ -25,37 +25,9 @@
 # 2 on bad usage. Needs redis-server, redis-cli, redis-benchmark and python3.
 set -euo pipefail
 
-QUICK=0
-LOG_BENCH=""
-EXTRA=()
-while (($#)); do
-  case "$1" in
-    --quick) QUICK=1 ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    --)
-      shift
-      EXTRA=("$@")
-      break
-      ;;
-    -*)
-      echo "run_queue_bench: unknown option $1 (see --help)" >&2
-      exit 2
-      ;;
-    *)
-      if [[ -n "$LOG_BENCH" ]]; then
-        echo "run_queue_bench: more than one log_bench path given" >&2
-        exit 2
-      fi
-      LOG_BENCH="$1"
-      ;;
-  esac
-  shift
-done
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_queue_bench "$@"
+LOG_BENCH="$BENCH_ARG"
 if [[ -z "$LOG_BENCH" ]]; then LOG_BENCH="$ROOT/build/bench/log_bench"; fi
 if [[ ! -x "$LOG_BENCH" ]]; then
   echo "run_queue_bench: no log_bench at $LOG_BENCH; build it first, e.g." >&2
@@ -70,11 +42,10 @@ for tool in redis-server redis-cli redis-benchmark python3; do
 done
 LOG_BENCH="$(cd "$(dirname "$LOG_BENCH")" && pwd)/$(basename "$LOG_BENCH")"
 
-REPEATS=3
+bench_repeats 3 1
 REDIS_N=1000000
 QUICK_FLAG=()
 if ((QUICK)); then
-  REPEATS=1
   REDIS_N=100000
   QUICK_FLAG=(--quick)
 fi

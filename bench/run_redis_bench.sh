@@ -14,20 +14,10 @@
 # Usage: bench/run_redis_bench.sh [--quick] [--repeats N] [BUILD_DIR]
 set -euo pipefail
 
-QUICK=0
-REPEATS=3
-BUILD=""
-while (($#)); do
-  case "$1" in
-    --quick) QUICK=1 ;;
-    --repeats) REPEATS="$2"; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) BUILD="$1" ;;
-  esac
-  shift
-done
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="${BUILD:-$ROOT/build}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_redis_bench "$@"
+BUILD="$(cd "${BENCH_ARG:-$ROOT/build}" && pwd)"  # absolute: servers below chdir
+bench_repeats 3 1
 for b in "$BUILD/bench/redis_bench" "$BUILD/sluice"; do
   if [[ ! -x "$b" ]]; then
     echo "run_redis_bench: $b is missing; build it first (ninja -C $BUILD redis_bench sluice)" >&2
@@ -36,7 +26,7 @@ for b in "$BUILD/bench/redis_bench" "$BUILD/sluice"; do
 done
 MESSAGES=1000000
 DEPTH=64
-if ((QUICK)); then MESSAGES=50000; REPEATS=1; fi
+if ((QUICK)); then MESSAGES=50000; fi
 WORK="$(mktemp -d "$BUILD/redis-bench.XXXXXX")"
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 redis-server --port "$PORT" --bind 127.0.0.1 --dir "$WORK" --appendonly yes --appendfsync everysec --save '' \

@@ -15,20 +15,10 @@
 # Usage: bench/run_s3_bench.sh [--quick] [--repeats N] [BUILD_DIR]
 set -euo pipefail
 
-QUICK=0
-REPEATS=3
-BUILD=""
-while (($#)); do
-  case "$1" in
-    --quick) QUICK=1 ;;
-    --repeats) REPEATS="$2"; shift ;;
-    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
-    *) BUILD="$1" ;;
-  esac
-  shift
-done
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BUILD="${BUILD:-$ROOT/build}"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_s3_bench "$@"
+BUILD="$(cd "${BENCH_ARG:-$ROOT/build}" && pwd)"  # absolute: servers below chdir
+bench_repeats 3 1
 S3RVER="$ROOT/node_modules/.bin/s3rver"
 for b in "$BUILD/bench/s3_bench" "$BUILD/sluice" "$S3RVER"; do
   if [[ ! -x "$b" ]]; then
@@ -38,7 +28,7 @@ for b in "$BUILD/bench/s3_bench" "$BUILD/sluice" "$S3RVER"; do
 done
 OBJECTS=2000
 CORPUS=/usr/share/doc/python3.11/html/library
-if ((QUICK)); then OBJECTS=300; REPEATS=1; CORPUS=/usr/share/doc/python3.11/html/tutorial; fi
+if ((QUICK)); then OBJECTS=300; CORPUS=/usr/share/doc/python3.11/html/tutorial; fi
 if [[ ! -d "$CORPUS" ]]; then bash "$ROOT/scripts/setup.sh" --manuals >/dev/null; fi
 
 WORK="$(mktemp -d "$BUILD/s3-bench.XXXXXX")"

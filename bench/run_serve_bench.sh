@@ -4,7 +4,7 @@
 # (bench/serve/fastapi_upload.py under uvicorn), and judges the upload targets (which live here
 # only, never in tests). Prints the targets beside the figures; it does not enforce them.
 #
-# Usage: bench/run_serve_bench.sh [--quick] [--keep] [--auth] [PATH/TO/sluice]
+# Usage: bench/run_serve_bench.sh [--quick] [--repeats N] [--keep] [--auth] [PATH/TO/sluice]
 #
 # Builds nothing: sluice comes from the argument or build/sluice, and must have `serve`.
 # Every request is one ~1 KB text upload from wrk with bench/serve/upload.lua:
@@ -49,33 +49,21 @@
 # python3, and fastapi + uvicorn (scripts/setup.sh installs them).
 set -euo pipefail
 
-QUICK=0
 KEEP=0
 AUTH=0
-SLUICE=""
-while (($#)); do
+bench_option() {
   case "$1" in
-    --quick) QUICK=1 ;;
-    --keep) KEEP=1 ;;
-    --auth) AUTH=1 ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    -*)
-      echo "run_serve_bench: unknown option $1 (see --help)" >&2
+    --keep) KEEP=1; BENCH_TOOK=1 ;;
+    --auth) AUTH=1; BENCH_TOOK=1 ;;
+    --)
+      echo "run_serve_bench: it runs no other program; nothing goes after --" >&2
       exit 2
       ;;
-    *)
-      if [[ -n "$SLUICE" ]]; then
-        echo "run_serve_bench: more than one sluice path given" >&2
-        exit 2
-      fi
-      SLUICE="$1"
-      ;;
   esac
-  shift
-done
+}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bench_parse run_serve_bench "$@"
+SLUICE="$BENCH_ARG"
 
 say() { echo "run_serve_bench: $*" >&2; }
 die() {
@@ -83,7 +71,6 @@ die() {
   exit 1
 }
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LUA="$ROOT/bench/serve/upload.lua"
 APP_DIR="$ROOT/bench/serve"
 if [[ -z "$SLUICE" ]]; then SLUICE="$ROOT/build/sluice"; fi
@@ -111,10 +98,9 @@ for p in ${FASTAPI_PYTHON:-} python3 /usr/bin/python3; do
 done
 [[ -n "$PYFA" ]] || die "no python3 with fastapi and uvicorn (apt-get install python3-fastapi python3-uvicorn, or set FASTAPI_PYTHON)"
 
-REPEATS=3
+bench_repeats 3 1
 DURATION=10
 if ((QUICK)); then
-  REPEATS=1
   DURATION=5
 fi
 DURATION="${WRK_DURATION:-$DURATION}"
