@@ -20,21 +20,6 @@ namespace fs = std::filesystem;
 using namespace sluice::test;
 using nlohmann::json;
 
-void write_file(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
-}
-
-json summary_of(const RunResult& r) {
-  json last;
-  for (const auto& line : split_lines(r.out)) {
-    json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("event", "") == "summary") last = j;
-  }
-  EXPECT_TRUE(last.is_object()) << describe(r);
-  return last;
-}
-
 class ChromaE2eTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -23,16 +23,6 @@ using namespace sluice::test;
 using nlohmann::json;
 using sluice::testing::FakeEmbedServer;
 
-json summary_of(const RunResult& r) {
-  json last;
-  for (const auto& line : split_lines(r.out)) {
-    json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("event", "") == "summary") last = j;
-  }
-  EXPECT_TRUE(last.is_object()) << describe(r);
-  return last;
-}
-
 class EmbedServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -33,11 +33,6 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-void write_file(const std::string& path, const std::string& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
 // The results on doc_results, by the name of the original file (source key).
 std::map<std::string, json> results_by_name(const RunResult& tail) {
   std::map<std::string, json> out;

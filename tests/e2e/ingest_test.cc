@@ -25,22 +25,6 @@ using nlohmann::json;
 
 const std::string kFixtures = std::string(SLUICE_SOURCE_DIR) + "/tests/fixtures/parse/";
 
-void write_file(const fs::path& p, const std::string& bytes) {
-  fs::create_directories(p.parent_path());
-  std::ofstream(p, std::ios::binary) << bytes;
-}
-
-// The last line of stdout that is a JSON summary.
-json summary_of(const RunResult& r) {
-  json last;
-  for (const auto& line : split_lines(r.out)) {
-    json j = json::parse(line, nullptr, false);
-    if (j.is_object() && j.value("event", "") == "summary") last = j;
-  }
-  EXPECT_TRUE(last.is_object()) << describe(r);
-  return last;
-}
-
 // failed events on stderr (JSON progress mode), by file name.
 std::map<std::string, json> failures_of(const RunResult& r) {
   std::map<std::string, json> out;

@@ -19,6 +19,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -168,6 +170,24 @@ inline std::vector<std::string> split_lines(const std::string& s) {
   std::istringstream in(s);
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   return lines;
+}
+
+// The last line of a command's stdout that is a JSON summary ({"event":"summary",...}, as ingest
+// prints it); a test failure naming the run when there is none.
+inline nlohmann::json summary_of(const RunResult& r) {
+  nlohmann::json last;
+  for (const auto& line : split_lines(r.out)) {
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("event", "") == "summary") last = j;
+  }
+  EXPECT_TRUE(last.is_object()) << describe(r);
+  return last;
+}
+
+// Writes bytes to path, making the directories above it.
+inline void write_file(const std::filesystem::path& path, const std::string& bytes) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << bytes;
 }
 
 // Runs `sluice CMD... --help` and checks it succeeds, names itself ("Usage: sluice CMD...") and
