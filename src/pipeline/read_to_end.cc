@@ -29,12 +29,12 @@ Result<std::vector<queue::Message>> read_to_end(queue::Queue& q, const std::vect
                                                 std::chrono::seconds idle_limit) {
   std::vector<queue::Message> out;
   SLUICE_RETURN_IF_ERROR(for_each_to_end(
-      q, topics, [&](const queue::Message& m) { out.push_back(m); }, idle_limit));
+      q, topics, [&](queue::Message&& m) { out.push_back(std::move(m)); }, idle_limit));
   return out;
 }
 
 Status for_each_to_end(queue::Queue& q, const std::vector<queue::TopicInfo>& topics,
-                       const std::function<void(const queue::Message&)>& on_message,
+                       const std::function<void(queue::Message&&)>& on_message,
                        std::chrono::seconds idle_limit) {
   std::map<std::pair<std::string, int32_t>, int64_t> end;  // partitions not yet read to their end
   std::vector<std::string> names;
@@ -77,7 +77,7 @@ Status for_each_to_end(queue::Queue& q, const std::vector<queue::TopicInfo>& top
       auto it = end.find({std::string(m.topic), m.partition.value()});
       if (it == end.end()) continue;  // a partition already read to its end: this one came later
       const bool last = m.offset.value() + 1 >= it->second;
-      if (m.offset.value() < it->second) on_message(m);
+      if (m.offset.value() < it->second) on_message(std::move(m));
       if (last) end.erase(it);
     }
   }

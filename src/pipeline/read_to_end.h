@@ -18,7 +18,7 @@ namespace sluice::pipeline {
 // result per document, the live blob keys) holds no more than that. Gives up with kTimeout,
 // naming the partition, after idle_limit without a message.
 [[nodiscard]] Status for_each_to_end(queue::Queue& q, const std::vector<queue::TopicInfo>& topics,
-                                     const std::function<void(const queue::Message&)>& on_message,
+                                     const std::function<void(queue::Message&&)>& on_message,
                                      std::chrono::seconds idle_limit = std::chrono::seconds(10));
 
 // The same, collected (for views that show the messages themselves: dead letters).

@@ -16,17 +16,13 @@ namespace {
 constexpr size_t kMaxPooledHandles = 64;
 constexpr size_t kErrorBodyInMessage = 300;  // bytes of a server's error body quoted in a message
 
-struct Transfer {
-  HttpResponse* resp;
-};
-
 size_t write_cb(char* data, size_t size, size_t n, void* user) {
-  static_cast<Transfer*>(user)->resp->body.append(data, size * n);
+  static_cast<HttpResponse*>(user)->body.append(data, size * n);
   return size * n;
 }
 
 size_t header_cb(char* data, size_t size, size_t n, void* user) {
-  add_header_line(std::string_view(data, size * n), &static_cast<Transfer*>(user)->resp->headers);
+  add_header_line(std::string_view(data, size * n), &static_cast<HttpResponse*>(user)->headers);
   return size * n;
 }
 
@@ -45,10 +41,6 @@ std::string where(const HttpOptions& opts, std::string_view base_url, const Http
 }
 
 }  // namespace
-
-struct HttpClient::Pool : CurlHandlePool {
-  Pool() : CurlHandlePool(kMaxPooledHandles) {}
-};
 
 bool http_status_retriable(long status) {
   return status == 408 || status == 425 || status == 429 || status >= 500;
@@ -97,7 +89,9 @@ Status http_status_error(const HttpOptions& opts, std::string_view base_url, con
 }
 
 HttpClient::HttpClient(std::string base_url, HttpOptions opts)
-    : base_url_(std::move(base_url)), opts_(std::move(opts)), pool_(std::make_unique<Pool>()) {}
+    : base_url_(std::move(base_url)),
+      opts_(std::move(opts)),
+      pool_(std::make_unique<CurlHandlePool>(kMaxPooledHandles)) {}
 
 HttpClient::~HttpClient() = default;
 
@@ -121,7 +115,6 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& req, HttpAttempt* at
   CURL* h = pool_->acquire();
   if (h == nullptr) return Status::resource_limit("curl_easy_init failed");
   HttpResponse resp;
-  Transfer t{&resp};
   const std::string url = base_url_ + req.path;
   curl_slist* hdrs = nullptr;
   for (const auto& [k, v] : opts_.headers) hdrs = curl_slist_append(hdrs, (k + ": " + v).c_str());
@@ -139,9 +132,9 @@ Result<HttpResponse> HttpClient::perform(const HttpRequest& req, HttpAttempt* at
   curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(opts_.request_timeout.count()));
   curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");  // whatever curl can decode
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &t);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, &t);
+  curl_easy_setopt(h, CURLOPT_HEADERDATA, &resp);
   if (req.method == "GET") {
     curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
   } else if (req.method == "HEAD") {

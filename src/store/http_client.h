@@ -25,6 +25,8 @@
 
 namespace sluice::store {
 
+class CurlHandlePool;  // store/curl_handles.h
+
 struct HttpRequest {
   std::string method = "GET";  // GET, POST, PUT, DELETE, ...
   std::string path;            // appended to the base URL: "/api/embed", "/api/v2/heartbeat?x=1"
@@ -86,13 +88,12 @@ class HttpClient {
 
  private:
   HttpClient(std::string base_url, HttpOptions opts);
-  struct Pool;
   Result<HttpResponse> perform(const HttpRequest& req, HttpAttempt* attempt);
   Result<HttpResponse> send_impl(const HttpRequest& req, bool any_status);
 
   std::string base_url_;
   HttpOptions opts_;
-  std::unique_ptr<Pool> pool_;
+  std::unique_ptr<CurlHandlePool> pool_;
 };
 
 // The Status for a final non-2xx answer: 400/404/409/422 → bad_input, 401/403 → bad_input with the
