@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <set>
 
+#include "support/require_server.h"
+
 namespace sluice::conformance {
 
 std::string str(std::string_view v) {
@@ -179,7 +181,8 @@ void QueueConformance::SetUp() {
   backend_ = make_backend(GetParam());
   ASSERT_NE(backend_, nullptr) << "no conformance backend registered as '" << GetParam() << "'";
   Status st = backend_->set_up();
-  if (st.code() == Code::kUnsupported) GTEST_SKIP() << "backend '" << GetParam() << "': " << st.message();
+  if (sluice::testing::skip_for_missing_server(st))
+    GTEST_SKIP() << "backend '" << GetParam() << "': " << st.message();
   ASSERT_OK(st);
   ASSERT_NO_FATAL_FAILURE(open_queue());
   caps_ = queue_->capabilities();

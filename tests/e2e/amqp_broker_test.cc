@@ -13,6 +13,7 @@
 
 #include "queue/queue.h"
 #include "support/rabbitmq_server.h"
+#include "support/require_server.h"
 
 namespace sluice::queue {
 namespace {
@@ -23,7 +24,7 @@ class AmqpBrokerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     Status st = server_.start();
-    if (st.code() == Code::kUnsupported) GTEST_SKIP() << st.to_string();
+    if (sluice::testing::skip_for_missing_server(st)) GTEST_SKIP() << st.to_string();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
   }
   std::unique_ptr<Queue> open(const std::string& query) {

@@ -12,6 +12,7 @@
 
 #include "e2e/sluice_runner.h"
 #include "support/rabbitmq_server.h"
+#include "support/require_server.h"
 
 namespace {
 
@@ -29,7 +30,7 @@ class AmqpCliTest : public ::testing::Test {
     server_ = nullptr;
   }
   void SetUp() override {
-    if (start_status_.code() == sluice::Code::kUnsupported) GTEST_SKIP() << start_status_.to_string();
+    if (sluice::testing::skip_for_missing_server(start_status_)) GTEST_SKIP() << start_status_.to_string();
     ASSERT_TRUE(start_status_.is_ok()) << start_status_.to_string();
     static int n = 0;
     uri_ = server_->uri("prefix=cli" + std::to_string(++n));

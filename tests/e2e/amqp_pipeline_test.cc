@@ -13,6 +13,7 @@
 
 #include "e2e/scale_out_fixture.h"
 #include "support/rabbitmq_server.h"
+#include "support/require_server.h"
 
 namespace {
 
@@ -25,7 +26,7 @@ class AmqpPipelineTest : public ScaleOutTest {
   void SetUp() override {
     ScaleOutTest::SetUp();
     sluice::Status st = server_.start();
-    if (st.code() == sluice::Code::kUnsupported) GTEST_SKIP() << st.to_string();
+    if (sluice::testing::skip_for_missing_server(st)) GTEST_SKIP() << st.to_string();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
   }
   std::string uri() const { return server_.uri(); }

@@ -18,6 +18,7 @@
 
 #include "e2e/sluice_runner.h"
 #include "store/blob_store.h"
+#include "support/require_server.h"
 #include "support/s3rver.h"
 
 namespace sluice::test {
@@ -214,7 +215,7 @@ class ExecStageS3E2E : public ExecStageE2E {
  protected:
   void SetUp() override {
     Status st = server_.start();
-    if (st.code() == Code::kUnsupported) GTEST_SKIP() << st.to_string();
+    if (sluice::testing::skip_for_missing_server(st)) GTEST_SKIP() << st.to_string();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
     auto opened = server_.open_store();
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();

@@ -11,6 +11,7 @@
 
 #include "e2e/sluice_runner.h"
 #include "store/blob_store.h"
+#include "support/require_server.h"
 #include "support/s3rver.h"
 
 namespace sluice::test {
@@ -23,7 +24,7 @@ class GcTest : public ::testing::TestWithParam<std::string> {
   void SetUp() override {
     if (GetParam() == "s3") {
       Status st = s3_.start();
-      if (st.code() == Code::kUnsupported) GTEST_SKIP() << st.to_string();
+      if (sluice::testing::skip_for_missing_server(st)) GTEST_SKIP() << st.to_string();
       ASSERT_TRUE(st.is_ok()) << st.to_string();
       store_uri_ = "s3://" + s3_.bucket() + "/blobs";
       env_ = s3_.sluice_env();

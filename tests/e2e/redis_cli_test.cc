@@ -9,6 +9,7 @@
 
 #include "e2e/sluice_runner.h"
 #include "support/redis_server.h"
+#include "support/require_server.h"
 
 namespace {
 
@@ -19,7 +20,7 @@ class RedisCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     sluice::Status st = server_.start();
-    if (st.code() == sluice::Code::kUnsupported) GTEST_SKIP() << st.to_string();
+    if (sluice::testing::skip_for_missing_server(st)) GTEST_SKIP() << st.to_string();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
   }
   RunResult sluice(std::vector<std::string> args, const std::string& input = "") {

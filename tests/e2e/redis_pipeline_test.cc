@@ -12,6 +12,7 @@
 
 #include "e2e/scale_out_fixture.h"
 #include "support/redis_server.h"
+#include "support/require_server.h"
 
 namespace {
 
@@ -24,7 +25,7 @@ class RedisPipelineTest : public ScaleOutTest {
   void SetUp() override {
     ScaleOutTest::SetUp();
     sluice::Status st = server_.start();
-    if (st.code() == sluice::Code::kUnsupported) GTEST_SKIP() << st.to_string();
+    if (sluice::testing::skip_for_missing_server(st)) GTEST_SKIP() << st.to_string();
     ASSERT_TRUE(st.is_ok()) << st.to_string();
   }
   // A short session timeout, so that a killed worker's partitions move within seconds.

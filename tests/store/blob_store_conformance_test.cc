@@ -20,6 +20,7 @@
 
 #include "base/hash.h"
 #include "store/blob_store.h"
+#include "support/require_server.h"
 #include "support/s3rver.h"
 
 namespace sluice::store {
@@ -87,7 +88,8 @@ class BlobStoreConformance : public ::testing::TestWithParam<std::string> {
     if (GetParam() == "file") {
       uri_ = "file:" + (dir_ / "store").string();
     } else {
-      if (!testing::S3rver::installed()) GTEST_SKIP() << testing::S3rver::program() << " is missing (npm ci)";
+      if (sluice::testing::skip_for_missing_program(testing::S3rver::installed(), testing::S3rver::program()))
+        GTEST_SKIP() << testing::S3rver::program() << " is missing (npm ci)";
       auto server = testing::S3rver::shared();
       ASSERT_TRUE(server.is_ok()) << server.status().to_string();
       env_.reset(s3rver_env());

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "store/blob_store.h"
+#include "support/require_server.h"
 #include "support/s3rver.h"
 
 namespace sluice::store {
@@ -252,7 +253,8 @@ TEST(S3Store, BadUrisAreBadInput) {
 class S3ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!testing::S3rver::installed()) GTEST_SKIP() << testing::S3rver::program() << " is missing (npm ci)";
+    if (sluice::testing::skip_for_missing_program(testing::S3rver::installed(), testing::S3rver::program()))
+      GTEST_SKIP() << testing::S3rver::program() << " is missing (npm ci)";
     auto server = testing::S3rver::shared();
     ASSERT_TRUE(server.is_ok()) << server.status().to_string();
     server_ = *server;
