@@ -89,7 +89,9 @@ TEST(QualityGate, OcrFiguresTravelInTheEnvelopeAndTheResult) {
   w.empty_pages = 1;
   w.ocr = OcrSummary{2, 77.5, {{1, 80.0}, {3, 75.0}}};
   w.review_reason = "mean OCR confidence 77.5 is below the minimum of 80 (--min-ocr-confidence)";
-  auto back = decode_work(encode_work(w, "payload"));
+  // decode_work's payload is a view into the encoded message, which must outlive it.
+  const std::string encoded = encode_work(w, "payload");
+  auto back = decode_work(encoded);
   ASSERT_TRUE(back.is_ok()) << back.status().to_string();
   EXPECT_EQ(back->first.empty_pages, 1);
   ASSERT_TRUE(back->first.ocr.has_value());
