@@ -20,6 +20,7 @@
 #include "store/http_client.h"
 #include "support/chroma_server.h"
 #include "support/http_test_server.h"
+#include "support/require_server.h"
 #include "support/s3rver.h"  // ScopedEnv
 
 namespace sluice::index {
@@ -128,7 +129,8 @@ class ChromaIndexTest : public ::testing::Test {
     server_ = nullptr;
   }
   void SetUp() override {
-    if (!testing::ChromaServer::installed())
+    if (sluice::testing::skip_for_missing_program(testing::ChromaServer::installed(),
+                                                  testing::ChromaServer::program()))
       GTEST_SKIP() << testing::ChromaServer::program() << " is missing (npm ci)";
     ASSERT_NE(server_, nullptr) << "the chroma server did not start";
     auto h = store::HttpClient::open(server_->url(), {});

@@ -24,6 +24,7 @@
 #include "index/index.h"
 #include "store/http_client.h"
 #include "support/chroma_server.h"
+#include "support/require_server.h"
 
 namespace sluice::index {
 namespace {
@@ -58,7 +59,8 @@ class IndexConformance : public ::testing::TestWithParam<std::string> {
     dir_ = fs::temp_directory_path() / ("sluice-" + name_);
     fs::remove_all(dir_);
     if (chroma()) {
-      if (!testing::ChromaServer::installed())
+      if (sluice::testing::skip_for_missing_program(testing::ChromaServer::installed(),
+                                                    testing::ChromaServer::program()))
         GTEST_SKIP() << testing::ChromaServer::program() << " is missing (npm ci)";
       ASSERT_NE(chroma_, nullptr) << "the chroma server did not start";
     }
