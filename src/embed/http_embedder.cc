@@ -511,12 +511,9 @@ Status HttpEmbedder::answer_error(long status, std::string_view body) const {
   return st;
 }
 
-Status HttpEmbedder::send_batch(const Batch& b, float* out) {
+Result<std::string> HttpEmbedder::post_batch(const Batch& b) {
   const bool ollama = opts_.api == HttpApi::kOllama;
-  store::HttpRequest req;
-  req.method = "POST";
-  req.path = ollama ? "/api/embed" : "/embeddings";
-  req.body = b.body;
+  store::HttpRequest req{.method = "POST", .path = ollama ? "/api/embed" : "/embeddings", .body = b.body};
   AttemptLog log;
   limiter_.acquire();
   t_attempts = &log;
@@ -540,9 +537,15 @@ Status HttpEmbedder::send_batch(const Batch& b, float* out) {
     if (log.attempts > 1) st = st.with_context("after " + std::to_string(log.attempts) + " attempts");
     return st;
   }
+  return std::move(r->body);
+}
+
+Status HttpEmbedder::send_batch(const Batch& b, float* out) {
+  Result<std::string> body = post_batch(b);
+  if (!body.is_ok()) return body.status();
   std::vector<float> vecs;
   size_t dim = dimension_;
-  SLUICE_RETURN_IF_ERROR(parse_answer(b, r->body, &dim, &vecs));
+  SLUICE_RETURN_IF_ERROR(parse_answer(b, *body, &dim, &vecs));
   std::memcpy(out, vecs.data(), vecs.size() * sizeof(float));
   return Status::ok();
 }
@@ -656,25 +659,12 @@ Status HttpEmbedder::parse_answer(const Batch& b, std::string_view body, size_t*
 Status HttpEmbedder::learn_dimension() {
   const std::string_view probe[] = {kProbeText};
   std::vector<Batch> batches = make_batches(probe);
-  const bool ollama = opts_.api == HttpApi::kOllama;
-  store::HttpRequest req{
-      .method = "POST", .path = ollama ? "/api/embed" : "/embeddings", .body = batches[0].body};
-  AttemptLog log;
-  limiter_.acquire();
-  t_attempts = &log;
-  Result<store::HttpResponse> r = client_->send_any(req);
-  t_attempts = nullptr;
-  limiter_.release();
   const std::string ctx = "opening embedder " + opts_.uri + " (one probe request to learn the dimension)";
-  if (!r.is_ok()) {
-    std::string msg = r.status().message();
-    if (log.last == store::HttpAttempt::Outcome::kConnectError) msg += connect_hint(opts_.api);
-    return with_message(r.status(), std::move(msg)).with_context(ctx);
-  }
-  if (r->status < 200 || r->status >= 300) return answer_error(r->status, r->body).with_context(ctx);
+  Result<std::string> body = post_batch(batches[0]);
+  if (!body.is_ok()) return body.status().with_context(ctx);
   std::vector<float> v;
   size_t dim = 0;
-  SLUICE_RETURN_IF_ERROR(parse_answer(batches[0], r->body, &dim, &v).with_context(ctx));
+  SLUICE_RETURN_IF_ERROR(parse_answer(batches[0], *body, &dim, &v).with_context(ctx));
   dimension_ = dim;
   // Debug: `sluice search` opens an embedder per run, and its stderr is the user's.
   log::write(log::Level::kDebug, "embedder opened",

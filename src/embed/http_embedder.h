@@ -166,7 +166,10 @@ class HttpEmbedder final : public Embedder {
   };
   explicit HttpEmbedder(HttpEmbedderOptions opts);
   std::vector<Batch> make_batches(std::span<const std::string_view> texts) const;
-  // Sends one batch through the limiter and writes its count × dimension_ normalised floats to out.
+  // POSTs one batch through the limiter and returns the 2xx answer's body; a failure says what to
+  // change (the service not running, a timeout on a large batch, a refused model or key).
+  Result<std::string> post_batch(const Batch& b);
+  // Sends one batch and writes its count × dimension_ normalised floats to out.
   Status send_batch(const Batch& b, float* out);
   // Checks one answer (count, equal dimensions, finite numbers) and appends its count × dim
   // normalised floats to out in input order; dim 0 learns the dimension (the probe).
