@@ -6,14 +6,12 @@
 // other tasks of the run unharmed.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "e2e/sluice_runner.h"
@@ -89,18 +87,13 @@ class ExecStageE2E : public ::testing::Test {
 
   // Runs `sluice worker --pipeline file` until `expect` results are on doc_results.
   RunResult work(const std::string& file, int expect, RunResult* worker_out) {
-    std::atomic<bool> stop{false};
-    std::thread t([&] {
-      RunOptions o;
-      o.env = env_;
-      o.terminate = &stop;
-      o.kill_after = std::chrono::milliseconds(150000);
-      *worker_out = run_sluice({"worker", "--pipeline", file, "--data", data()}, o);
-    });
+    RunOptions o;
+    o.env = env_;
+    o.kill_after = std::chrono::milliseconds(150000);
+    BackgroundSluice worker({"worker", "--pipeline", file, "--data", data()}, o);
     RunResult results = sluice(
         {"tail", "doc_results", "--from-beginning", "--max", std::to_string(expect), "--timeout", "60"});
-    stop = true;
-    t.join();
+    *worker_out = worker.stop();
     return results;
   }
 

@@ -4,11 +4,9 @@
 // or object, a bad URI), each a clear error with the rest of the run unharmed.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "e2e/sluice_runner.h"
@@ -213,19 +211,13 @@ TEST_F(GenerateTest, WorkersProcessGeneratedTasksAndReportAMissingObject) {
   ASSERT_EQ(p.exit_code, 0) << describe(p);
 
   // A worker does them; doc_results gets three successes and one failure naming the object.
-  std::atomic<bool> stop{false};
-  RunResult worker;
-  std::thread t([&] {
-    RunOptions o;
-    o.env = server_.sluice_env();
-    o.env.emplace_back("SLUICE_LOG_LEVEL", "error");
-    o.terminate = &stop;
-    o.kill_after = std::chrono::milliseconds(120000);
-    worker = run_sluice({"worker", "--data", tmp_.path()}, o);
-  });
+  RunOptions wo;
+  wo.env = server_.sluice_env();
+  wo.env.emplace_back("SLUICE_LOG_LEVEL", "error");
+  wo.kill_after = std::chrono::milliseconds(120000);
+  BackgroundSluice background({"worker", "--data", tmp_.path()}, wo);
   RunResult results = sluice({"tail", "doc_results", "--from-beginning", "--max", "4", "--timeout", "60"});
-  stop = true;
-  t.join();
+  const RunResult& worker = background.stop();
   EXPECT_EQ(worker.exit_code, 0) << describe(worker);
   ASSERT_EQ(results.exit_code, 0) << describe(results);
   int ok = 0, failed = 0;

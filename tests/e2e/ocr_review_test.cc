@@ -8,7 +8,6 @@
 #include <gtest/gtest.h>
 #include <leptonica/allheaders.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -16,7 +15,6 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "e2e/sluice_runner.h"
@@ -258,17 +256,10 @@ TEST_F(OcrE2e, QualityGateHoldsDocumentsUntilReleased) {
   RunResult rel = run_sluice({"review", "release", "--data", data_, "--doc", noise_id});
   ASSERT_EQ(rel.exit_code, 0) << describe(rel);
   EXPECT_EQ(rel.out, "released 1 held document to doc_parsed (embed and index take them from there)\n");
-  std::atomic<bool> stop{false};
-  RunResult worker;
-  std::thread t([&] {
-    RunOptions o;
-    o.terminate = &stop;
-    o.kill_after = std::chrono::milliseconds(120000);
-    worker = run_sluice({"worker", "--data", data_, "--stages", "embed,index"}, o);
-  });
+  BackgroundSluice background({"worker", "--data", data_, "--stages", "embed,index"},
+                              {.kill_after = std::chrono::milliseconds(120000)});
   std::vector<json> all = results(data_, 4);
-  stop = true;
-  t.join();
+  const RunResult& worker = background.stop();
   EXPECT_EQ(worker.exit_code, 0) << describe(worker);
   ASSERT_EQ(all.size(), 4u);
   const json& released = all.back();

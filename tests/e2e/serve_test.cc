@@ -612,17 +612,10 @@ TEST(Serve, StatusFollowsAWorkerElsewhereAndSurvivesARestart) {
     json q = wait_status(c, id, {"queued"});
     EXPECT_EQ(q["status"], "queued");
     // A worker process on the same data does the work; the server sees it through the topics.
-    std::atomic<bool> stop{false};
-    RunResult worker;
-    std::thread t([&] {
-      RunOptions o;
-      o.terminate = &stop;
-      o.kill_after = std::chrono::milliseconds(120000);
-      worker = run_sluice({"worker", "--data", data}, o);
-    });
+    BackgroundSluice background({"worker", "--data", data},
+                                {.kill_after = std::chrono::milliseconds(120000)});
     json d = wait_status(c, id, {"indexed"});
-    stop = true;
-    t.join();
+    const RunResult& worker = background.stop();
     EXPECT_EQ(d["status"], "indexed") << describe(worker);
     RunResult stopped = s.stop();
     EXPECT_EQ(stopped.exit_code, 0) << describe(stopped);

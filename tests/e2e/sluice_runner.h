@@ -156,6 +156,34 @@ inline RunResult run_sluice(const std::vector<std::string>& args, const RunOptio
   return r;
 }
 
+// A sluice process that runs in the background (a worker, most often) while the test does other
+// things, until stop() sends it opts.terminate_signal (SIGTERM unless set) and waits for it. The
+// destructor stops it too, so an early ASSERT does not leave it running.
+// Thread-safety: one owner thread; stop() must not race another stop().
+class BackgroundSluice {
+ public:
+  explicit BackgroundSluice(std::vector<std::string> args, RunOptions opts = {}) {
+    opts.terminate = &stop_;
+    thread_ = std::thread(
+        [this, args = std::move(args), opts = std::move(opts)] { result_ = run_sluice(args, opts); });
+  }
+  ~BackgroundSluice() { stop(); }
+  BackgroundSluice(const BackgroundSluice&) = delete;
+  BackgroundSluice& operator=(const BackgroundSluice&) = delete;
+
+  // How the process ended (valid once stop() returned).
+  const RunResult& stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return result_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  RunResult result_;
+  std::thread thread_;  // last: it uses the members above
+};
+
 inline std::string describe(const RunResult& r) {
   std::ostringstream s;
   s << "exit=" << r.exit_code << " signal=" << r.signal << (r.killed_for_timeout ? " (killed: hung)" : "")

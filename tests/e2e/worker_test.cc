@@ -36,19 +36,10 @@ TEST(Worker, IngestWithoutWorkersIsDoneByAWorkerProcess) {
   fs::create_directories(docs);
   for (const char* f : {"english.pdf", "guide.md", "page.html"}) fs::copy_file(kFixtures + f, docs + "/" + f);
 
-  std::atomic<bool> stop{false};
-  RunResult worker;
-  std::thread t([&] {
-    RunOptions o;
-    o.terminate = &stop;
-    o.kill_after = std::chrono::milliseconds(120000);
-    worker = run_sluice({"worker", "--data", data}, o);
-  });
-  RunOptions io;
-  io.kill_after = std::chrono::milliseconds(90000);
-  RunResult ingest = run_sluice({"ingest", docs, "--data", data, "--no-workers", "--progress", "json"}, io);
-  stop = true;
-  t.join();
+  BackgroundSluice background({"worker", "--data", data}, {.kill_after = std::chrono::milliseconds(120000)});
+  RunResult ingest = run_sluice({"ingest", docs, "--data", data, "--no-workers", "--progress", "json"},
+                                {.kill_after = std::chrono::milliseconds(90000)});
+  const RunResult& worker = background.stop();
 
   ASSERT_EQ(ingest.exit_code, 0) << describe(ingest);
   json s = last_json(ingest.out);
@@ -73,14 +64,8 @@ TEST(Worker, OnlyTheStagesAsked) {
   fs::create_directories(docs);
   fs::copy_file(kFixtures + "guide.md", docs + "/guide.md");
   // A worker of parse and embed only: the document stops at doc_embedded, no result yet.
-  std::atomic<bool> stop{false};
-  RunResult worker;
-  std::thread t([&] {
-    RunOptions o;
-    o.terminate = &stop;
-    o.terminate_signal = SIGINT;
-    worker = run_sluice({"worker", "--data", data, "--stages", "parse, embed"}, o);
-  });
+  BackgroundSluice background({"worker", "--data", data, "--stages", "parse, embed"},
+                              {.terminate_signal = SIGINT});
   RunOptions io;
   std::atomic<bool> stop_ingest{false};
   io.terminate = &stop_ingest;
@@ -97,22 +82,14 @@ TEST(Worker, OnlyTheStagesAsked) {
       {"tail", "doc_embedded", "--data", data, "--from-beginning", "--max", "1", "--timeout", "10"});
   EXPECT_EQ(tail.exit_code, 0) << describe(tail);
   EXPECT_EQ(split_lines(tail.out).size(), 1u) << tail.out;
-  stop = true;
-  t.join();
+  const RunResult& worker = background.stop();
   EXPECT_EQ(worker.exit_code, 130) << describe(worker);  // SIGINT, as from a terminal
 
   // Another worker with the index stage finishes it.
-  std::atomic<bool> stop2{false};
-  RunResult indexer;
-  std::thread t2([&] {
-    RunOptions o;
-    o.terminate = &stop2;
-    indexer = run_sluice({"worker", "--data", data, "--stages", "index"}, o);
-  });
+  BackgroundSluice background2({"worker", "--data", data, "--stages", "index"});
   RunResult result = run_sluice(
       {"tail", "doc_results", "--data", data, "--from-beginning", "--max", "1", "--timeout", "30"});
-  stop2 = true;
-  t2.join();
+  const RunResult& indexer = background2.stop();
   ASSERT_EQ(result.exit_code, 0) << describe(result);
   ASSERT_EQ(split_lines(result.out).size(), 1u) << result.out;
   json r = json::parse(json::parse(split_lines(result.out)[0])["value"].get<std::string>());
