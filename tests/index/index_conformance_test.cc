@@ -24,6 +24,7 @@
 #include "index/index.h"
 #include "store/http_client.h"
 #include "support/chroma_server.h"
+#include "support/index_records.h"
 #include "support/require_server.h"
 
 namespace sluice::index {
@@ -90,12 +91,7 @@ class IndexConformance : public ::testing::TestWithParam<std::string> {
     return r.is_ok() ? std::move(r).value() : nullptr;
   }
 
-  std::vector<float> embed(std::string_view text) {
-    std::vector<float> v;
-    std::string_view texts[] = {text};
-    EXPECT_TRUE(embedder_->embed(texts, &v).is_ok());
-    return v;
-  }
+  std::vector<float> embed(std::string_view text) { return testing::embed_one(*embedder_, text); }
 
   DocumentRecord doc_record(const std::string& doc_id, const std::string& version, int pages = 1) {
     DocumentRecord d;
@@ -106,22 +102,10 @@ class IndexConformance : public ::testing::TestWithParam<std::string> {
     d.metadata_json = R"({"lang":"en","team":"docs"})";
     return d;
   }
-  // Chunks whose ids name doc, version and position, as hash(doc_id, version, seq) would.
   std::vector<ChunkRecord> chunks_of(const std::string& doc_id, const std::string& version,
                                      const std::vector<std::string>& texts,
                                      const std::string& heading = "Intro") {
-    std::vector<ChunkRecord> out;
-    for (size_t i = 0; i < texts.size(); ++i) {
-      ChunkRecord c;
-      c.chunk_id = doc_id + "@" + version + "#" + std::to_string(i);
-      c.seq = static_cast<int>(i);
-      c.page = static_cast<int>(i + 1);
-      c.heading = heading;
-      c.text = texts[i];
-      c.vector = embed(texts[i]);
-      out.push_back(std::move(c));
-    }
-    return out;
+    return testing::chunk_records(*embedder_, doc_id, version, texts, heading);
   }
   Status upsert(Index& index, const std::string& doc_id, const std::string& version,
                 const std::vector<std::string>& texts, const std::string& heading = "Intro") {

@@ -24,6 +24,7 @@
 #include "embed/embedder.h"
 #include "index/fts_text.h"
 #include "index/index.h"
+#include "support/index_records.h"
 
 namespace sluice::index {
 namespace {
@@ -67,12 +68,7 @@ class LocalIndexTest : public ::testing::Test {
     return r.is_ok() ? std::move(r).value() : nullptr;
   }
 
-  std::vector<float> embed(std::string_view text) {
-    std::vector<float> v;
-    std::string_view texts[] = {text};
-    EXPECT_TRUE(embedder_->embed(texts, &v).is_ok());
-    return v;
-  }
+  std::vector<float> embed(std::string_view text) { return testing::embed_one(*embedder_, text); }
 
   // A document whose chunk ids name doc, version and position (as hash(doc_id, version, seq) would).
   Status upsert(Index& index, const std::string& doc_id, const std::string& version,
@@ -83,18 +79,7 @@ class LocalIndexTest : public ::testing::Test {
     doc.source = "/docs/" + doc_id + ".md";
     doc.pages = static_cast<int>(texts.size());
     doc.metadata_json = R"({"lang":"any"})";
-    std::vector<ChunkRecord> chunks;
-    for (size_t i = 0; i < texts.size(); ++i) {
-      ChunkRecord c;
-      c.chunk_id = doc_id + "@" + version + "#" + std::to_string(i);
-      c.seq = static_cast<int>(i);
-      c.page = static_cast<int>(i + 1);
-      c.heading = heading;
-      c.text = texts[i];
-      c.vector = embed(texts[i]);
-      chunks.push_back(std::move(c));
-    }
-    return index.upsert_document(doc, chunks);
+    return index.upsert_document(doc, testing::chunk_records(*embedder_, doc_id, version, texts, heading));
   }
 
   std::vector<SearchHit> search(Index& index, std::string_view query, Mode mode, size_t k = 5) {
