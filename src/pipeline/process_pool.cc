@@ -67,12 +67,28 @@ bool write_frame(int fd, uint8_t kind, std::string_view body) {
   return write_all(fd, hdr, 5) && write_all(fd, body.data(), body.size());
 }
 
+int64_t steady_ms_after(std::chrono::milliseconds d) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch() + d)
+      .count();
+}
+
+// "was killed by signal 11 (Segmentation fault)" or "exited with status 3", from waitpid's status.
+std::string how_it_ended(int status) {
+  if (WIFSIGNALED(status)) {
+    return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+           std::string(strsignal(WTERMSIG(status))) + ")";
+  }
+  return "exited with status " + std::to_string(WEXITSTATUS(status));
+}
+
 }  // namespace
 
 struct ProcessPool::Child {
   pid_t pid = -1;
   int to_child = -1;
   int from_child = -1;
+  bool ready = false;  // its ready frame has been read
   ~Child() {
     if (to_child >= 0) ::close(to_child);
     if (from_child >= 0) ::close(from_child);
@@ -86,6 +102,33 @@ struct ProcessPool::Child {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, &status, 0);
     }
+  }
+  // Waits for the ready frame a new child sends before its first request.
+  Status wait_ready(std::chrono::milliseconds start_timeout) {
+    char hdr[5];
+    const int r = read_exact(from_child, hdr, 5, steady_ms_after(start_timeout));
+    if (r == -2) {
+      kill_and_reap();
+      const int64_t ms = start_timeout.count();
+      return Status::timeout(
+          "the worker process did not start within " +
+          (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms") +
+          " (the machine may be overloaded)");
+    }
+    if (r != 1) {
+      const int status = kill_and_reap();
+      return Status::internal("the worker process " + how_it_ended(status) + " before it was ready");
+    }
+    uint32_t len;
+    std::memcpy(&len, hdr, 4);
+    if (len != 0 || hdr[4] != 0) {
+      kill_and_reap();
+      return Status::internal(
+          "the worker process sent something else than its ready frame (is it a "
+          "serve_child program?)");
+    }
+    ready = true;
+    return Status::ok();
   }
   // Kills the child now and returns how it ended.
   int kill_and_reap() {
@@ -210,14 +253,16 @@ Result<std::string> ProcessPool::call(std::string_view request, std::string_view
     release(fresh.is_ok() ? std::move(fresh).value() : nullptr);
     return st;
   };
+  if (!c->ready) {
+    Status st = c->wait_ready(opts_.start_timeout);
+    if (!st.is_ok()) return replace(std::move(st));
+  }
   if (!write_frame(c->to_child, 0, request)) {
     int status = c->kill_and_reap();
     return replace(Status::internal("child process exited before taking the request (status " +
                                     std::to_string(status) + ")"));
   }
-  const int64_t deadline = std::chrono::duration_cast<std::chrono::milliseconds>(
-                               std::chrono::steady_clock::now().time_since_epoch() + opts_.timeout)
-                               .count();
+  const int64_t deadline = steady_ms_after(opts_.timeout);
   char hdr[5];
   int r = read_exact(c->from_child, hdr, 5, deadline);
   std::string body;
@@ -238,12 +283,9 @@ Result<std::string> ProcessPool::call(std::string_view request, std::string_view
                                           " s; the worker process was stopped"));
   }
   if (r != 1) {
-    int status = c->kill_and_reap();
-    std::string how = WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status)) +
-                                                " (" + std::string(strsignal(WTERMSIG(status))) + ")"
-                                          : "exited with status " + std::to_string(WEXITSTATUS(status));
-    return replace(
-        Status(ErrorClass::kFatal, Code::kInternal, "the worker process " + how + " on this input"));
+    const int status = c->kill_and_reap();
+    return replace(Status(ErrorClass::kFatal, Code::kInternal,
+                          "the worker process " + how_it_ended(status) + " on this input"));
   }
   release(std::move(c));
   auto kind = static_cast<uint8_t>(hdr[4]);
@@ -254,6 +296,7 @@ Result<std::string> ProcessPool::call(std::string_view request, std::string_view
 }
 
 int serve_child(const std::function<Result<std::string>(std::string_view)>& handler) {
+  if (!write_frame(1, 0, {})) return 1;  // ready: the parent starts the first request's budget now
   std::string req;
   for (;;) {
     char hdr[5];

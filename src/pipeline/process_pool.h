@@ -3,8 +3,12 @@
 //
 // The children are fresh programs (fork + exec of `program args...`, usually `sluice
 // __parse-worker`), not forks of a threaded parent, so they start from a clean state. Parent and
-// child speak length-prefixed frames over pipes: the parent writes a request, the child answers
-// with one response. A call that takes longer than `timeout` kills that child
+// child speak length-prefixed frames over pipes: a new child first says it is ready (an empty
+// frame), then for each request the parent writes the child answers with one response. The time
+// budget starts when the request is written to a ready child, so a slow start (exec, the dynamic
+// linker, an AddressSanitizer runtime, a loaded machine) is never charged to a document; a child
+// that is not ready within `start_timeout` fails that call (retriable). A call that takes longer than
+// `timeout` kills that child
 // (ErrorClass::kResourceLimit); a child that dies mid-call (a crash) fails the call with kFatal naming
 // the signal; either way the pool starts a replacement. Memory: each child runs under RLIMIT_AS =
 // memory_limit, so an allocation past it fails inside the child, which answers kResourceLimit.
@@ -32,9 +36,10 @@ struct ProcessPoolOptions {
   std::string program;            // absolute path of the child program
   std::vector<std::string> args;  // its arguments (argv[1..])
   size_t size = 2;
-  std::chrono::milliseconds timeout{120000};
-  uint64_t memory_limit = 1ull << 30;  // bytes of address space per child; 0: no limit
-  int nice = 0;                        // the children's nice value (base/priority.h); 0: as the parent
+  std::chrono::milliseconds timeout{120000};       // per call, from the request on
+  std::chrono::milliseconds start_timeout{60000};  // for a new child to say it is ready
+  uint64_t memory_limit = 1ull << 30;              // bytes of address space per child; 0: no limit
+  int nice = 0;  // the children's nice value (base/priority.h); 0: as the parent
 };
 
 class ProcessPool {
@@ -63,8 +68,9 @@ class ProcessPool {
   uint64_t spawned_ = 0;
 };
 
-// The child's side: reads requests from stdin, answers each with handler's result on stdout, until
-// stdin closes. An error result travels back as a Status with its class. Returns the exit code.
+// The child's side: says it is ready on stdout, then reads requests from stdin and answers each
+// with handler's result on stdout, until stdin closes. An error result travels back as a Status with its
+// class. Returns the exit code.
 int serve_child(const std::function<Result<std::string>(std::string_view request)>& handler);
 
 }  // namespace sluice::pipeline

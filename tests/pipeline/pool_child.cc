@@ -1,5 +1,6 @@
 // The child program of the process-pool tests: answers "echo X" with X, and misbehaves on command
-// ("hang", "crash", "alloc N" bytes, "fail" with a bad-input error, "exit").
+// ("hang", "crash", "alloc N" bytes, "fail" with a bad-input error, "exit"). Before it serves,
+// POOL_CHILD_START_MS makes it slow to start and POOL_CHILD_EXIT_AT_START makes it exit with 4.
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -10,6 +11,9 @@
 #include "pipeline/process_pool.h"
 
 int main() {
+  if (const char* ms = std::getenv("POOL_CHILD_START_MS"))
+    std::this_thread::sleep_for(std::chrono::milliseconds(std::atoi(ms)));
+  if (std::getenv("POOL_CHILD_EXIT_AT_START") != nullptr) return 4;
   return sluice::pipeline::serve_child([](std::string_view req) -> sluice::Result<std::string> {
     if (req.starts_with("echo ")) return std::string(req.substr(5));
     if (req == "hang") {

@@ -1,9 +1,12 @@
 // ProcessPool: answers come back; a hang, a crash, an exit and a memory blow-up each fail only
-// their own call with the right class, and the pool keeps serving with a replacement child.
+// their own call with the right class, and the pool keeps serving with a replacement child. A
+// child's start is not charged to the call's budget; one that never gets ready fails the call.
 #include "pipeline/process_pool.h"
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 namespace sluice::pipeline {
@@ -87,6 +90,61 @@ TEST(ProcessPool, MemoryBudgetFailsOnlyThatCall) {
   auto small = (*pool)->call("alloc 1000000");
   ASSERT_TRUE(small.is_ok()) << small.status().to_string();
   EXPECT_EQ(*small, "1000000");
+}
+
+// Sets an environment variable for the children started in its scope.
+class ChildEnv {
+ public:
+  ChildEnv(const char* name, const char* value) : name_(name) { ::setenv(name, value, 1); }
+  ~ChildEnv() { ::unsetenv(name_); }
+  ChildEnv(const ChildEnv&) = delete;
+  ChildEnv& operator=(const ChildEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+TEST(ProcessPool, ASlowStartIsNotChargedToTheFirstCall) {
+  auto o = options();
+  const auto start = o.timeout * 2;  // a child start twice the call's budget
+  ChildEnv slow("POOL_CHILD_START_MS", std::to_string(start.count()).c_str());
+  auto pool = ProcessPool::start(o);
+  ASSERT_TRUE(pool.is_ok()) << pool.status().to_string();
+  auto r = (*pool)->call("echo first");
+  ASSERT_TRUE(r.is_ok()) << r.status().to_string();
+  EXPECT_EQ(*r, "first");
+  // The replacement after a crash starts slowly too; the next call still gets its whole budget.
+  EXPECT_FALSE((*pool)->call("crash").is_ok());
+  auto again = (*pool)->call("echo again");
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(*again, "again");
+}
+
+TEST(ProcessPool, AChildThatDoesNotStartFailsTheCallRetriable) {
+  auto o = options();
+  o.size = 1;
+  o.start_timeout = std::chrono::milliseconds(300);
+  {
+    ChildEnv slow("POOL_CHILD_START_MS", "5000");
+    auto pool = ProcessPool::start(o);
+    ASSERT_TRUE(pool.is_ok()) << pool.status().to_string();
+    auto r = (*pool)->call("echo x", "parsing 'a.txt'");
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().error_class(), ErrorClass::kRetriable) << r.status().to_string();
+    EXPECT_EQ(
+        r.status().message(),
+        "parsing 'a.txt': the worker process did not start within 300 ms (the machine may be overloaded)");
+  }
+  {
+    ChildEnv dead("POOL_CHILD_EXIT_AT_START", "1");
+    auto pool = ProcessPool::start(o);
+    ASSERT_TRUE(pool.is_ok()) << pool.status().to_string();
+    auto r = (*pool)->call("echo x");
+    ASSERT_FALSE(r.is_ok());
+    EXPECT_EQ(r.status().error_class(), ErrorClass::kFatal) << r.status().to_string();
+    EXPECT_NE(r.status().message().find("exited with status 4 before it was ready"), std::string::npos)
+        << r.status().to_string();
+  }
 }
 
 TEST(ProcessPool, MissingProgramIsBadInput) {
