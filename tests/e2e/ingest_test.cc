@@ -295,7 +295,12 @@ TEST_F(IngestTest, CtrlCStopsCleanlyAndTheNextRunResumes) {
   o.terminate = &term;
   o.env = {{"SLUICE_TEST_FAULT_FILES", "1"}};
   std::thread killer([&] {
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Not before it can take the signal: the data directory is made after the handler is set (a
+    // start under AddressSanitizer on a loaded machine has taken longer than a fixed pause).
+    for (auto deadline = Clock::now() + std::chrono::seconds(60);
+         Clock::now() < deadline && !fs::exists(data_ + "/logs");)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
     term = true;
   });
   RunResult first = ingest({docs_, "--parse-timeout", "3000"}, o);
