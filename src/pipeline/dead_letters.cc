@@ -159,7 +159,7 @@ class Sender {
       if (!st.is_ok() && st.code() != Code::kTimeout) return st;
       if (now >= last) {
         return Status::timeout(std::to_string(now) + " messages still unacknowledged after " +
-                               std::to_string(kFlushSlice.count() / 1000) + " s without progress");
+                               format_duration(kFlushSlice) + " without progress");
       }
       last = now;
     }

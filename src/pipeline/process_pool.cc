@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 namespace sluice::pipeline {
@@ -109,11 +110,8 @@ struct ProcessPool::Child {
     const int r = read_exact(from_child, hdr, 5, steady_ms_after(start_timeout));
     if (r == -2) {
       kill_and_reap();
-      const int64_t ms = start_timeout.count();
-      return Status::timeout(
-          "the worker process did not start within " +
-          (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms") +
-          " (the machine may be overloaded)");
+      return Status::timeout("the worker process did not start within " + format_duration(start_timeout) +
+                             " (the machine may be overloaded)");
     }
     if (r != 1) {
       const int status = kill_and_reap();
@@ -279,8 +277,8 @@ Result<std::string> ProcessPool::call(std::string_view request, std::string_view
   if (r == -2) {
     c->kill_and_reap();
     return replace(Status::resource_limit("took longer than the time budget of " +
-                                          std::to_string(opts_.timeout.count() / 1000.0).substr(0, 6) +
-                                          " s; the worker process was stopped"));
+                                          format_duration(opts_.timeout) +
+                                          "; the worker process was stopped"));
   }
   if (r != 1) {
     const int status = c->kill_and_reap();

@@ -105,3 +105,16 @@ TEST(Path, NormalizeAbsolute) {
   EXPECT_EQ(sluice::normalize_absolute("/a/./b//c/../d/"), "/a/b/d");
   EXPECT_EQ(sluice::normalize_absolute("/../x"), "/x");
 }
+
+#include "base/clock.h"
+
+// Durations in messages read the way the settings take them, in the largest exact unit.
+TEST(Clock, FormatDurationUsesTheLargestExactUnit) {
+  using std::chrono::milliseconds;
+  EXPECT_EQ(sluice::format_duration(milliseconds(7'200'000)), "2h");
+  EXPECT_EQ(sluice::format_duration(milliseconds(300'000)), "5m");
+  EXPECT_EQ(sluice::format_duration(milliseconds(30'000)), "30s");
+  EXPECT_EQ(sluice::format_duration(milliseconds(1'500)), "1500ms");
+  EXPECT_EQ(sluice::format_duration(milliseconds(0)), "0ms");
+  EXPECT_EQ(sluice::iso8601_utc(1'795'000'000'123), "2026-11-18T11:06:40.123Z");
+}

@@ -133,7 +133,7 @@ TEST(ProcessPool, AChildThatDoesNotStartFailsTheCallRetriable) {
     EXPECT_EQ(r.status().error_class(), ErrorClass::kRetriable) << r.status().to_string();
     EXPECT_EQ(
         r.status().message(),
-        "parsing 'a.txt': the worker process did not start within 300 ms (the machine may be overloaded)");
+        "parsing 'a.txt': the worker process did not start within 300ms (the machine may be overloaded)");
   }
   {
     ChildEnv dead("POOL_CHILD_EXIT_AT_START", "1");
