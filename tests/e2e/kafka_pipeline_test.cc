@@ -82,9 +82,9 @@ class MockCluster {
 
 class KafkaPipelineTest : public ScaleOutTest {
  protected:
-  std::string uri(const MockCluster& mc) const {
-    // Short session timeouts so that a killed worker's partitions move within seconds.
-    return "kafka://" + mc.bootstrap() + "?session.timeout.ms=6000&heartbeat.interval.ms=300";
+  // Short session timeouts so that a killed worker's partitions move within seconds.
+  std::string uri(const MockCluster& mc, const std::string& extra = {}) const {
+    return "kafka://" + mc.bootstrap() + "?session.timeout.ms=6000&heartbeat.interval.ms=300" + extra;
   }
 };
 
@@ -98,9 +98,14 @@ TEST_F(KafkaPipelineTest, BrokerDownAndAWorkerKilledLoseNothing) {
   MockCluster mc;
   ASSERT_FALSE(mc.bootstrap().empty());
   const std::string data = dir_.path() + "/data";
+  // One Produce request in flight per connection: the mock does not check idempotent sequence
+  // numbers, so an error injected into the first of two pipelined requests would drop its batch
+  // while the second lands, and librdkafka would rightly count the first as delivered
+  // (docs/kafka.md, "when injecting faults").
+  const std::string queue = uri(mc, "&max.in.flight.requests.per.connection=1");
   Worker a, b;
-  start_worker(a, uri(mc), data);
-  start_worker(b, uri(mc), data, SIGKILL);  // b dies with SIGKILL, mid-run, holding work
+  start_worker(a, queue, data);
+  start_worker(b, queue, data, SIGKILL);  // b dies with SIGKILL, mid-run, holding work
   std::thread chaos([&] {
     std::this_thread::sleep_for(std::chrono::seconds(4));
     EXPECT_EQ(mc.command("broker-down 2"), "ok");
@@ -113,16 +118,18 @@ TEST_F(KafkaPipelineTest, BrokerDownAndAWorkerKilledLoseNothing) {
     EXPECT_EQ(mc.command("errors Fetch NOT_LEADER_FOR_PARTITION 3"), "ok");
     EXPECT_EQ(mc.command("errors OffsetCommit COORDINATOR_NOT_AVAILABLE 2"), "ok");
   });
-  RunResult r = ingest(uri(mc), data);
+  RunResult r = ingest(queue, data);
   chaos.join();
   a.stop = true;
   a.thread.join();
   b.thread.join();
   EXPECT_EQ(b.result.signal, SIGKILL) << describe(b.result);
-  // Seen once under AddressSanitizer with other suites running: the ingest waited out its 240 s for
-  // results. What worker a (which takes over b's partitions) said is the clue.
-  EXPECT_EQ(r.exit_code, 0) << "worker a: " << describe(a.result).substr(0, 20000);
-  expect_clean_run_equivalent(r, data);
+  // When the ingest waits in vain, the end of what worker a (which takes over b's partitions) said
+  // is the clue.
+  const std::string said = describe(a.result);
+  expect_clean_run_equivalent(r, data,
+                              "\nworker a, its last 20000 bytes:\n" +
+                                  (said.size() > 20000 ? said.substr(said.size() - 20000) : said));
 }
 
 TEST_F(KafkaPipelineTest, LeadersMovedAndABrokerDownDuringProduceLoseNothing) {

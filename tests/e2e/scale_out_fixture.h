@@ -183,9 +183,11 @@ class ScaleOutTest : public ::testing::Test {
   }
 
   // The ingest ended well and the index equals the clean run's: every document once, its chunk
-  // count the same, no chunk twice.
-  void expect_clean_run_equivalent(const RunResult& r, const std::string& data) {
-    ASSERT_EQ(r.exit_code, 0) << describe(r);
+  // count the same, no chunk twice. context (what the workers said, say) is printed when the ingest
+  // did not end well.
+  void expect_clean_run_equivalent(const RunResult& r, const std::string& data,
+                                   const std::string& context = {}) {
+    ASSERT_EQ(r.exit_code, 0) << describe(r) << context;
     nlohmann::json s = nlohmann::json::parse(split_lines(r.out).back());
     EXPECT_EQ(s["ok"], clean_.size()) << s.dump();
     EXPECT_EQ(chunks_by_source(data), clean_);

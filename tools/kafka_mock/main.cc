@@ -55,7 +55,11 @@ Commands on standard input, one per line; each is answered "ok" or "error: <why>
                                                 APIKEY is a number or a name (Produce, Fetch,
                                                 OffsetCommit, JoinGroup, Heartbeat, Metadata...),
                                                 ERRCODE a number or a name (NOT_LEADER_FOR_PARTITION,
-                                                REQUEST_TIMED_OUT, COORDINATOR_NOT_AVAILABLE...)
+                                                REQUEST_TIMED_OUT, COORDINATOR_NOT_AVAILABLE...).
+                                                The mock does not check idempotent sequences: a
+                                                Produce error loses the batch when a later request
+                                                to the partition was already in flight, so give
+                                                producers max.in.flight.requests.per.connection=1
   rtt ID MILLISECONDS                           add latency to a broker's answers
   help                                          list the commands
   quit                                          stop
