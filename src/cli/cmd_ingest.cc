@@ -401,8 +401,9 @@ int IngestRun::go() {
     return report(st.with_context("queueing the tasks"));
   }
 
-  // Follow the results until every document of this run has one.
-  bool interrupted = false;
+  // Follow the results until every document of this run has one. A stop that came while the
+  // files were listed or queued is an interruption too, even when nothing was queued yet.
+  bool interrupted = stop_requested();
   while (!pending_.empty()) {
     if (stop_requested()) {
       interrupted = true;
