@@ -116,5 +116,8 @@ TEST(Clock, FormatDurationUsesTheLargestExactUnit) {
   EXPECT_EQ(sluice::format_duration(milliseconds(30'000)), "30s");
   EXPECT_EQ(sluice::format_duration(milliseconds(1'500)), "1500ms");
   EXPECT_EQ(sluice::format_duration(milliseconds(0)), "0ms");
+}
+
+TEST(Clock, Iso8601KeepsTheMilliseconds) {
   EXPECT_EQ(sluice::iso8601_utc(1'795'000'000'123), "2026-11-18T11:06:40.123Z");
 }
